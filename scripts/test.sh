@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The one test command, for newcomers and CI alike:
+#
+#   scripts/test.sh
+#
+# 1. starts local PostgreSQL and Redis if needed (scripts/services.sh);
+# 2. Rust: every crate, every target (unit, integration, doc, examples, benches build);
+# 3. JavaScript unit tests in client-js/test/ (node --test), when there are any;
+# 4. browser tests in tests-e2e/ (node --test + system Chromium), when that package exists.
+#
+# DATABASE_URL (default postgres://postgres@127.0.0.1:5432/auuction_test_base) is the
+# database the Rust tests derive their own throwaway databases from.
+# Arguments are passed to `cargo test`, e.g. `scripts/test.sh -- --nocapture`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+START=$SECONDS
+STAGE="setup"
+declare -a DONE=()
+
+summary() {
+    local rc=$?
+    local took=$((SECONDS - START))
+    if [ "$rc" -eq 0 ]; then
+        printf '\ntest.sh: PASSED (%s) in %ss\n' "${DONE[*]}" "$took"
+    else
+        printf '\ntest.sh: FAILED during %s (passed so far: %s) after %ss\n' \
+            "$STAGE" "${DONE[*]:-none}" "$took" >&2
+    fi
+}
+trap summary EXIT
+
+step() {
+    STAGE=$1
+    printf '\n==> %s\n' "$1"
+}
+
+# ---- services -------------------------------------------------------------------------
+step "services"
+scripts/services.sh
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/auuction_test_base}"
+
+# Make sure the base database exists (harmless when it does): tests connect to it first.
+if command -v psql >/dev/null 2>&1; then
+    base_db=${DATABASE_URL%%\?*}
+    base_db=${base_db##*/}
+    admin_url="${DATABASE_URL%/*}/postgres"
+    if [[ $base_db =~ ^[A-Za-z0-9_]+$ ]] &&
+        ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$base_db'" 2>/dev/null | grep -q 1; then
+        echo "creating database $base_db"
+        psql "$admin_url" -qc "CREATE DATABASE \"$base_db\"" ||
+            echo "warning: could not create $base_db; the tests may fail to connect" >&2
+    fi
+fi
+DONE+=("services")
+
+# ---- Rust ---------------------------------------------------------------------------
+step "cargo test"
+cargo test --workspace --all-targets "$@"
+DONE+=("rust")
+
+# ---- JavaScript unit tests ----------------------------------------------------------------
+step "client-js unit tests"
+# In a directory named test, node --test runs every .js/.mjs/.cjs file.
+if [ -d client-js/test ] &&
+    [ -n "$(find client-js/test -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -not -path '*/node_modules/*' -print -quit)" ]; then
+    command -v node >/dev/null 2>&1 || { echo "node is not installed (needed for client-js/test)" >&2; exit 1; }
+    node --test client-js/test/
+    DONE+=("js-unit")
+else
+    echo "no tests in client-js/test/, skipped"
+fi
+
+# ---- browser tests ------------------------------------------------------------------
+step "browser tests"
+if [ -f tests-e2e/package.json ]; then
+    CHROMIUM=/usr/bin/chromium
+    if [ ! -x "$CHROMIUM" ]; then
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "installing Chromium for the browser tests"
+            apt-get update
+            DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+        else
+            echo "The browser tests need Chromium at $CHROMIUM. Install it (Debian/Ubuntu:" >&2
+            echo "  sudo apt-get install -y chromium) and run scripts/test.sh again." >&2
+            exit 1
+        fi
+    fi
+    command -v npm >/dev/null 2>&1 || { echo "npm is not installed (needed for tests-e2e)" >&2; exit 1; }
+    # The system Chromium is used: never download a browser into node_modules.
+    export PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    if [ -f tests-e2e/package-lock.json ]; then
+        npm ci --prefix tests-e2e --no-audit --no-fund
+    else
+        npm install --prefix tests-e2e --no-audit --no-fund
+    fi
+    cargo build -p auuction
+    # What the browser tests start and drive.
+    export AUUCTION_BIN="$ROOT/${CARGO_TARGET_DIR:-target}/debug/auuction"
+    [[ ${CARGO_TARGET_DIR:-} = /* ]] && AUUCTION_BIN="$CARGO_TARGET_DIR/debug/auuction"
+    export CHROME_PATH=$CHROMIUM PUPPETEER_EXECUTABLE_PATH=$CHROMIUM
+    node --test tests-e2e/
+    DONE+=("e2e")
+else
+    echo "no tests-e2e/package.json, skipped"
+fi
+STAGE="done"

@@ -1,0 +1,155 @@
+//! Application assembly: the shared state, the router with its layers, and the server's
+//! start and graceful stop.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{middleware, Router};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::Config,
+    http,
+    mail::Mailer,
+    metrics::Metrics,
+    pages::templates::Templates,
+    scheduler,
+};
+
+/// Everything a handler needs, cheap to clone (every field is an Arc or a pool handle).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub mailer: Arc<Mailer>,
+    pub templates: Arc<Templates>,
+    pub limits: Arc<http::security::RateLimits>,
+    pub sessions: PostgresStore,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server shuts down; long-lived tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
+
+/// A built server, bound to its port but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to (and creates, and migrates) the database, then builds the app.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let db = crate::store::connect_and_migrate(&config.database_url).await?;
+        Application::build_with_pool(config, db).await
+    }
+
+    /// Builds the app on an existing pool (tests hand in a fresh database) and binds
+    /// `config.bind`; port 0 picks a free port, see [`Application::port`].
+    pub async fn build_with_pool(config: Config, db: PgPool) -> anyhow::Result<Application> {
+        let state = build_state(config, db).await?;
+        let listener = TcpListener::bind(state.config.bind)
+            .await
+            .with_context(|| format!("binding {}", state.config.bind))?;
+        let router = router(state.clone());
+        Ok(Application { listener, router, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled (or SIGINT/SIGTERM when `handle_signals`), then
+    /// lets in-flight requests finish and stops background tasks.
+    pub async fn run(self, handle_signals: bool) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let background = scheduler::spawn(state.clone());
+        let token = state.shutdown.clone();
+        if handle_signals {
+            let token = token.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutdown requested");
+                token.cancel();
+            });
+        }
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("serving")?;
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn build_state(config: Config, db: PgPool) -> anyhow::Result<AppState> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.media_dir)
+        .with_context(|| format!("creating MEDIA_DIR {}", config.media_dir.display()))?;
+    let mailer = Mailer::new(config.smtp_url.as_deref(), config.mail_dir.clone(), &config.mail_from)?;
+    let templates = Templates::load(&config.template_dir)?;
+    let sessions = PostgresStore::new(db.clone());
+    Ok(AppState {
+        limits: Arc::new(http::security::RateLimits::new(&config.rate_limits)),
+        db,
+        mailer: Arc::new(mailer),
+        templates: Arc::new(templates),
+        sessions,
+        clock: Arc::new(SystemClock),
+        metrics: Arc::new(Metrics::new()),
+        shutdown: CancellationToken::new(),
+        config,
+    })
+}
+
+/// The whole router: API, pages, operations and static files, with the security layers.
+pub fn router(state: AppState) -> Router {
+    let app = Router::new()
+        .nest("/api", http::api_router())
+        .merge(crate::pages::router())
+        .merge(http::ops::router())
+        .merge(http::static_files::router(&state.config))
+        .fallback(http::fallback);
+    http::security::apply_layers(app, state.clone())
+        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        // A bug must cost one request a 500, never the connection or the process.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(http::error::panic_response))
+        .with_state(state)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

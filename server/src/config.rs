@@ -1,0 +1,214 @@
+//! One typed configuration, read from the environment (and a `.env` file if present).
+//! Every variable and its default is documented here and in README.md.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+
+use anyhow::{bail, Context};
+use url::Url;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Limits of the governor rate limiters, in requests per minute (with the same burst).
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    /// Register, login, verify, password reset: per client IP.
+    pub auth_per_ip: u32,
+    /// Login and password reset attempts per submitted email address.
+    pub auth_per_account: u32,
+    /// Unsafe (write) API requests per client IP.
+    pub write_per_ip: u32,
+    /// Unsafe (write) API requests per signed-in account.
+    pub write_per_account: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // Generous enough for a family sharing one church Wi-Fi address during the last
+        // minutes of bidding, tight enough to make password guessing pointless.
+        RateLimitConfig {
+            auth_per_ip: 30,
+            auth_per_account: 10,
+            write_per_ip: 6000,
+            write_per_account: 600,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/auuction`.
+    pub database_url: String,
+    /// `REDIS_URL`, optional: cross-node fan-out and shared rate limits.
+    pub redis_url: Option<String>,
+    /// `BIND`, default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// `BASE_URL`, default `http://<BIND>`: links in emails, the WebSocket Origin check,
+    /// and whether cookies are Secure and HSTS is sent (when it is https).
+    pub base_url: Url,
+    /// `SECRET_KEY`: signs session cookies. Generated and kept in `var/secret_key` when unset.
+    pub secret_key: String,
+    /// `SMTP_URL`, e.g. `smtps://user:pass@smtp.example.org:465`. When unset, every email is
+    /// written as an `.eml` file into `MAIL_DIR` and logged.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM`, default `auuction <auction@localhost>`.
+    pub mail_from: String,
+    /// `MAIL_DIR`, default `var/mail/`.
+    pub mail_dir: PathBuf,
+    /// `MEDIA_DIR`, default `var/media/`.
+    pub media_dir: PathBuf,
+    /// `STATIC_DIR`, default `static/` beside `templates/` (found from the crate when unset).
+    pub static_dir: PathBuf,
+    /// `TEMPLATE_DIR`, default `templates/`.
+    pub template_dir: PathBuf,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `TRUST_PROXY`: take the client address from `X-Forwarded-For` (behind Caddy). Default false.
+    pub trust_proxy: bool,
+    /// `RATE_LIMIT_AUTH_PER_IP`, `RATE_LIMIT_AUTH_PER_ACCOUNT`, `RATE_LIMIT_WRITE_PER_IP`,
+    /// `RATE_LIMIT_WRITE_PER_ACCOUNT`: requests per minute.
+    pub rate_limits: RateLimitConfig,
+}
+
+/// The folder that holds the repository's `templates/`, `static/` and `var/`: the current
+/// directory when it has `templates/`, else the workspace root this binary was built from.
+fn project_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    if cwd.join("templates").is_dir() {
+        return cwd;
+    }
+    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if built_from.join("templates").is_dir() {
+        return built_from;
+    }
+    cwd
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_var<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment, after loading `.env` if present.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let _ = dotenvy::dotenv();
+        let root = project_root();
+        let var_dir = root.join("var");
+        let bind: SocketAddr = parse_var("BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let base_url = match var("BASE_URL") {
+            Some(raw) => Url::parse(raw.trim()).with_context(|| format!("BASE_URL={raw:?}"))?,
+            None => Url::parse(&format!("http://{bind}"))?,
+        };
+        if !matches!(base_url.scheme(), "http" | "https") {
+            bail!("BASE_URL must be http or https");
+        }
+        let secret_key = match var("SECRET_KEY") {
+            Some(key) => key,
+            None => load_or_create_secret(&var_dir.join("secret_key"))?,
+        };
+        if secret_key.len() < 32 {
+            bail!("SECRET_KEY must be at least 32 characters");
+        }
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("LOG_FORMAT={other:?}: expected text or json"),
+        };
+        let defaults = RateLimitConfig::default();
+        Ok(Config {
+            database_url: var("DATABASE_URL")
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/auuction".into()),
+            redis_url: var("REDIS_URL"),
+            bind,
+            base_url,
+            secret_key,
+            smtp_url: var("SMTP_URL"),
+            mail_from: var("MAIL_FROM").unwrap_or_else(|| "auuction <auction@localhost>".into()),
+            mail_dir: var("MAIL_DIR").map(PathBuf::from).unwrap_or_else(|| var_dir.join("mail")),
+            media_dir: var("MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| var_dir.join("media")),
+            static_dir: var("STATIC_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("static")),
+            template_dir: var("TEMPLATE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("templates")),
+            log_format,
+            trust_proxy: parse_var("TRUST_PROXY", false)?,
+            rate_limits: RateLimitConfig {
+                auth_per_ip: parse_var("RATE_LIMIT_AUTH_PER_IP", defaults.auth_per_ip)?,
+                auth_per_account: parse_var("RATE_LIMIT_AUTH_PER_ACCOUNT", defaults.auth_per_account)?,
+                write_per_ip: parse_var("RATE_LIMIT_WRITE_PER_IP", defaults.write_per_ip)?,
+                write_per_account: parse_var(
+                    "RATE_LIMIT_WRITE_PER_ACCOUNT",
+                    defaults.write_per_account,
+                )?,
+            },
+        })
+    }
+
+    /// A configuration for tests and tools: everything local, mail into `dir/mail`.
+    pub fn for_tests(database_url: &str, dir: &std::path::Path) -> Config {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        Config {
+            database_url: database_url.to_string(),
+            redis_url: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            base_url: Url::parse("http://127.0.0.1").expect("static URL"),
+            secret_key: "test-secret-key-test-secret-key-test-secret-key".into(),
+            smtp_url: None,
+            mail_from: "auuction <auction@localhost>".into(),
+            mail_dir: dir.join("mail"),
+            media_dir: dir.join("media"),
+            static_dir: root.join("static"),
+            template_dir: root.join("templates"),
+            log_format: LogFormat::Text,
+            trust_proxy: false,
+            rate_limits: RateLimitConfig::default(),
+        }
+    }
+
+    /// True when the public URL is https: cookies get `Secure` and responses get HSTS.
+    pub fn is_https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// The public URL with a path appended, e.g. `url("/verify?token=x")`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base_url.as_str().trim_end_matches('/'), path_and_query)
+    }
+}
+
+/// Development convenience: a random secret kept in `var/secret_key` so sessions survive
+/// restarts. Production sets `SECRET_KEY` explicitly.
+fn load_or_create_secret(path: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}

@@ -1,0 +1,200 @@
+//! `/api/auctions/*`: the current auction, the calendar (admin) and state overrides (manager).
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    app::AppState,
+    domain::{calendar::Milestone, validate, AuctionId, AuctionState, Calendar, Role},
+    http::{
+        error::{ApiError, ApiResult},
+        extract::{ApiJson, ApiPath, CurrentUser},
+    },
+    store::{
+        audit,
+        auctions::{self, AuctionFields, AuctionRow},
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auctions", get(list).post(create))
+        .route("/auctions/current", get(current))
+        .route("/auctions/{id}", get(by_id).put(update))
+        .route("/auctions/{id}/state", post(set_state))
+}
+
+/// The public view of an auction.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuctionView {
+    pub id: AuctionId,
+    pub year: i32,
+    pub name: String,
+    #[serde(flatten)]
+    pub calendar: Calendar,
+    pub soft_close_seconds: i32,
+    pub hard_close_at: Option<DateTime<Utc>>,
+    pub state: AuctionState,
+    pub state_label: &'static str,
+    /// True while a manager's override, not the calendar, decides the state.
+    pub state_overridden: bool,
+    pub next_milestone: Option<Milestone>,
+    /// The server's clock, so countdowns run on server time, not the device's.
+    pub server_time: DateTime<Utc>,
+}
+
+impl AuctionView {
+    pub fn new(row: &AuctionRow, now: DateTime<Utc>) -> AuctionView {
+        let state = row.state_at(now);
+        AuctionView {
+            id: row.auction_id(),
+            year: row.year,
+            name: row.name.clone(),
+            calendar: row.calendar(),
+            soft_close_seconds: row.soft_close_seconds,
+            hard_close_at: row.hard_close_at,
+            state,
+            state_label: state.label(),
+            state_overridden: row.override_state().is_some(),
+            next_milestone: row.calendar().next_milestone(now),
+            server_time: now,
+        }
+    }
+}
+
+async fn current(State(state): State<AppState>) -> ApiResult<Json<AuctionView>> {
+    let now = state.now();
+    let row = auctions::current(&state.db, now).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+    Ok(Json(AuctionView::new(&row, now)))
+}
+
+async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let now = state.now();
+    let rows = auctions::all(&state.db).await?;
+    let views: Vec<AuctionView> = rows.iter().map(|r| AuctionView::new(r, now)).collect();
+    Ok(Json(json!({ "auctions": views })))
+}
+
+async fn by_id(State(state): State<AppState>, ApiPath(id): ApiPath<AuctionId>) -> ApiResult<Json<AuctionView>> {
+    let row = auctions::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+    Ok(Json(AuctionView::new(&row, state.now())))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuctionRequest {
+    pub year: i32,
+    pub name: String,
+    #[serde(flatten)]
+    pub calendar: Calendar,
+    #[serde(default = "default_soft_close")]
+    pub soft_close_seconds: i32,
+    #[serde(default)]
+    pub hard_close_at: Option<DateTime<Utc>>,
+}
+
+fn default_soft_close() -> i32 {
+    120
+}
+
+impl AuctionRequest {
+    fn validate(self) -> Result<AuctionFields, ApiError> {
+        if !(2000..=2200).contains(&self.year) {
+            return Err(ApiError { field: Some("year"), ..ApiError::validation("year must be between 2000 and 2200.") });
+        }
+        let name = validate::name(&self.name).map_err(|e| ApiError { field: Some("name"), ..ApiError::validation(e.message.replace("your name", "the auction's name")) })?;
+        self.calendar.validate().map_err(|e| ApiError::validation(e.to_string()))?;
+        if !(0..=3600).contains(&self.soft_close_seconds) {
+            return Err(ApiError { field: Some("softCloseSeconds"), ..ApiError::validation("softCloseSeconds must be 0 to 3600.") });
+        }
+        if let Some(hard) = self.hard_close_at {
+            if hard < self.calendar.bidding_close_at || hard > self.calendar.reoffer_open_at {
+                return Err(ApiError {
+                    field: Some("hardCloseAt"),
+                    ..ApiError::validation("hardCloseAt must lie between biddingCloseAt and reofferOpenAt.")
+                });
+            }
+        }
+        Ok(AuctionFields { year: self.year, name, calendar: self.calendar, soft_close_seconds: self.soft_close_seconds, hard_close_at: self.hard_close_at })
+    }
+}
+
+fn snapshot(row: &AuctionRow, now: DateTime<Utc>) -> serde_json::Value {
+    serde_json::to_value(AuctionView::new(row, now)).unwrap_or_default()
+}
+
+/// `POST /api/auctions` (admin) → 201 with the auction.
+async fn create(State(state): State<AppState>, user: CurrentUser, ApiJson(req): ApiJson<AuctionRequest>) -> ApiResult<Response> {
+    user.require(&[Role::Admin])?;
+    let fields = req.validate()?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let row = auctions::insert(&mut *tx, &fields, fields.calendar.state_at(now))
+        .await?
+        .ok_or_else(|| ApiError::conflict("year_taken", format!("There is already an auction for {}.", fields.year)))?;
+    audit::record(&mut *tx, Some(user.id()), "auction.created", "auction", Some(row.id), None, Some(snapshot(&row, now))).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(AuctionView::new(&row, now))).into_response())
+}
+
+/// `PUT /api/auctions/{id}` (admin): replaces the name and calendar; audited.
+async fn update(State(state): State<AppState>, user: CurrentUser, ApiPath(id): ApiPath<AuctionId>, ApiJson(req): ApiJson<AuctionRequest>) -> ApiResult<Json<AuctionView>> {
+    user.require(&[Role::Admin])?;
+    let fields = req.validate()?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let before = auctions::by_id_for_update(&mut *tx, id).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+    let state_now = before.override_state().unwrap_or_else(|| fields.calendar.state_at(now));
+    let after = auctions::update(&mut *tx, id, &fields, state_now).await.map_err(|e| match ApiError::from(e) {
+        e if e.status == StatusCode::CONFLICT => ApiError::conflict("year_taken", format!("There is already an auction for {}.", fields.year)),
+        e => e,
+    })?;
+    audit::record(&mut *tx, Some(user.id()), "auction.updated", "auction", Some(id.0), Some(snapshot(&before, now)), Some(snapshot(&after, now))).await?;
+    tx.commit().await?;
+    Ok(Json(AuctionView::new(&after, now)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateRequest {
+    /// A state to pin, or `"auto"` (or null) to let the calendar decide again.
+    state: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/auctions/{id}/state` (manager): overrides the calendar's state; audited.
+async fn set_state(State(state): State<AppState>, user: CurrentUser, ApiPath(id): ApiPath<AuctionId>, ApiJson(req): ApiJson<StateRequest>) -> ApiResult<Json<AuctionView>> {
+    user.require(&[Role::Manager])?;
+    let pinned = match req.state.as_deref() {
+        None | Some("auto") => None,
+        Some(name) => Some(AuctionState::parse(name).ok_or_else(|| ApiError {
+            field: Some("state"),
+            ..ApiError::validation(format!(
+                "Unknown state {name:?}; use auto or one of draft, registration, catalog, bidding, paused, reoffer, closed, settlement."
+            ))
+        })?),
+    };
+    let reason = validate::optional_text("reason", req.reason.as_deref(), 500)?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let before = auctions::by_id_for_update(&mut *tx, id).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+    let effective = pinned.unwrap_or_else(|| before.calendar().state_at(now));
+    let after = auctions::set_state(&mut *tx, id, effective, pinned).await?;
+    let mut after_snapshot = snapshot(&after, now);
+    if let (Some(reason), Some(obj)) = (reason, after_snapshot.as_object_mut()) {
+        obj.insert("reason".into(), json!(reason));
+    }
+    audit::record(&mut *tx, Some(user.id()), "auction.state_overridden", "auction", Some(id.0), Some(snapshot(&before, now)), Some(after_snapshot)).await?;
+    tx.commit().await?;
+    Ok(Json(AuctionView::new(&after, now)))
+}

@@ -1,0 +1,42 @@
+//! The HTTP edge: one module per resource, each exporting a `router()`, merged here.
+
+pub mod auctions;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod security;
+pub mod static_files;
+pub mod users;
+
+use axum::{
+    http::Uri,
+    response::{IntoResponse, Response},
+    Router,
+};
+
+use crate::{app::AppState, pages::error::PageError};
+
+/// Every `/api` route (mounted under `/api` by the app).
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(auctions::router())
+        .fallback(api_not_found)
+}
+
+async fn api_not_found() -> error::ApiError {
+    error::ApiError::not_found("That API endpoint")
+}
+
+/// Unknown page: a friendly 404 page (unknown API paths get JSON from `api_router`).
+pub async fn fallback(uri: Uri) -> Response {
+    tracing::debug!(path = %uri.path(), "no route");
+    PageError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "Page not found",
+        "We could not find that page. It may have moved; try the home page or the catalog.",
+    )
+    .into_response()
+}

@@ -1,0 +1,23 @@
+//! auuction: a real-time fundraising auction platform for a congregation's yearly auction.
+//!
+//! The tree follows the request: `http` and `pages` (the edges) call `accounts` and the
+//! `store`; the `domain` core is plain Rust with no I/O. See docs/ARCHITECTURE.md.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod mail;
+pub mod metrics;
+pub mod pages;
+pub mod passwords;
+pub mod scheduler;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Config;

@@ -1,0 +1,90 @@
+//! Prometheus metrics, served as text at `/metrics`.
+
+use std::sync::atomic::AtomicU64;
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    middleware::Next,
+    response::Response,
+};
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::app::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Histogram,
+    pub resident_memory: Gauge<f64, AtomicU64>,
+    pub emails_sent: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("auuction");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        // Buckets from 0.5 ms to 5 s: the bid path is judged in milliseconds.
+        let http_duration = Histogram::new(
+            [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0].into_iter(),
+        );
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+        let resident_memory = Gauge::<f64, AtomicU64>::default();
+        registry.register("process_resident_memory_bytes", "Resident memory of the server process", resident_memory.clone());
+        let emails_sent = Counter::default();
+        registry.register("emails_sent", "Emails handed to the mail transport", emails_sent.clone());
+        Metrics { registry, http_requests, http_duration, resident_memory, emails_sent }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        if let Some(rss) = resident_memory_bytes() {
+            self.resident_memory.set(rss as f64);
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Resident set size from /proc (Linux); None elsewhere.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Counts every request by method, matched route (never the raw path: ids would explode
+/// the label space) and status.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let labels = HttpLabels { method, route, status: response.status().as_u16() };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    state.metrics.http_duration.observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,37 @@
+//! sqlx queries, grouped by table family. Nothing here knows about HTTP.
+
+pub mod audit;
+pub mod auctions;
+pub mod tokens;
+pub mod users;
+
+use sqlx::{postgres::PgPoolOptions, PgPool};
+
+/// The migrations of `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Connects to the database, creating it first when it does not exist (a fresh machine has
+/// only the server), then applies pending migrations.
+pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
+    use anyhow::Context;
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(database_url).await.context("checking the database exists")? {
+        tracing::info!("creating database");
+        // Two processes starting at once may race to create it; the loser's error is harmless.
+        if let Err(e) = sqlx::Postgres::create_database(database_url).await {
+            if !sqlx::Postgres::database_exists(database_url).await.unwrap_or(false) {
+                return Err(e).context("creating the database");
+            }
+        }
+    }
+    let pool = PgPoolOptions::new()
+        // Enough for request handlers plus the bid journal's dedicated connections; Postgres'
+        // default max_connections (100) leaves room for several nodes.
+        .max_connections(20)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(database_url)
+        .await
+        .context("connecting to the database")?;
+    MIGRATOR.run(&pool).await.context("applying migrations")?;
+    Ok(pool)
+}

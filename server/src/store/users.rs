@@ -1,0 +1,207 @@
+//! Users: accounts, roles, profiles.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+
+use crate::domain::{Roles, UserId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub household: Option<String>,
+    pub roles: Vec<String>,
+    pub pref_email: bool,
+    pub pref_sms: bool,
+    pub password_hash: String,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub paddle_number: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn user_id(&self) -> UserId {
+        UserId(self.id)
+    }
+    pub fn roles(&self) -> Roles {
+        Roles::from_strings(&self.roles)
+    }
+    pub fn verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+/// The full account view: the owner and admins see this, nobody else.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub household: Option<String>,
+    pub preferences: Preferences,
+    pub roles: Vec<String>,
+    pub verified: bool,
+    pub paddle_number: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Preferences {
+    pub email: bool,
+    pub sms: bool,
+}
+
+impl From<&UserRow> for AccountView {
+    fn from(u: &UserRow) -> AccountView {
+        AccountView {
+            id: u.user_id(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            phone: u.phone.clone(),
+            address: u.address.clone(),
+            household: u.household.clone(),
+            preferences: Preferences { email: u.pref_email, sms: u.pref_sms },
+            roles: u.roles().as_strings(),
+            verified: u.verified(),
+            paddle_number: u.paddle_number,
+            created_at: u.created_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, email, name, phone, address, household, roles, pref_email, pref_sms, \
+                       password_hash, email_verified_at, paddle_number, created_at";
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub roles: &'a Roles,
+    pub preferences: Preferences,
+    pub verified: bool,
+}
+
+/// Inserts a user. A taken email comes back as `Ok(None)`, not as an error.
+pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (email, name, password_hash, roles, pref_email, pref_sms, email_verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
+         ON CONFLICT (email) DO NOTHING
+         RETURNING {COLUMNS}"
+    ))
+    .bind(new.email)
+    .bind(new.name)
+    .bind(new.password_hash)
+    .bind(new.roles.as_strings())
+    .bind(new.preferences.email)
+    .bind(new.preferences.sms)
+    .bind(new.verified)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn by_id(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id.0)
+        .fetch_optional(db)
+        .await
+}
+
+/// Locks the row for the rest of the transaction (role changes read before they write).
+pub async fn by_id_for_update(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"))
+        .bind(id.0)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// Admin search by name, email or paddle number; newest first.
+pub async fn search(db: &PgPool, query: Option<&str>, limit: i64, offset: i64) -> sqlx::Result<(Vec<UserRow>, i64)> {
+    let pattern = query
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let paddle: Option<i32> = query.and_then(|q| q.trim().parse().ok());
+    let filter = "($1::text IS NULL OR name ILIKE $1 OR email ILIKE $1 OR paddle_number = $2)";
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE {filter} ORDER BY id DESC LIMIT $3 OFFSET $4"
+    ))
+    .bind(&pattern)
+    .bind(paddle)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users WHERE {filter}"))
+        .bind(&pattern)
+        .bind(paddle)
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
+}
+
+pub struct ProfileUpdate {
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub household: Option<String>,
+    pub preferences: Preferences,
+}
+
+pub async fn update_profile(db: impl PgExecutor<'_>, id: UserId, p: &ProfileUpdate) -> sqlx::Result<UserRow> {
+    sqlx::query_as(&format!(
+        "UPDATE users SET name = $2, phone = $3, address = $4, household = $5,
+                pref_email = $6, pref_sms = $7, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id.0)
+    .bind(&p.name)
+    .bind(&p.phone)
+    .bind(&p.address)
+    .bind(&p.household)
+    .bind(p.preferences.email)
+    .bind(p.preferences.sms)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn set_roles(db: impl PgExecutor<'_>, id: UserId, roles: &Roles) -> sqlx::Result<UserRow> {
+    sqlx::query_as(&format!(
+        "UPDATE users SET roles = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id.0)
+    .bind(roles.as_strings())
+    .fetch_one(db)
+    .await
+}
+
+pub async fn set_password(db: impl PgExecutor<'_>, id: UserId, hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(id.0)
+        .bind(hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_verified(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now() WHERE id = $1")
+        .bind(id.0)
+        .execute(db)
+        .await?;
+    Ok(())
+}
