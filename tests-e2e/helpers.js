@@ -92,6 +92,8 @@ export async function startServer() {
     TRUST_PROXY: 'false',
     LOG_FORMAT: 'text',
     RUST_LOG: process.env.RUST_LOG || 'info',
+    // Panic messages without pages of frames; E2E_RUST_BACKTRACE=1 to get them back.
+    RUST_BACKTRACE: process.env.E2E_RUST_BACKTRACE || '0',
     NO_COLOR: '1',
   };
 
@@ -117,7 +119,12 @@ export async function startServer() {
     log.push(`spawn error: ${err.message}`);
   });
 
-  const logTail = (n = 40) => log.slice(-n).join('\n');
+  // The last n lines, preceded by any earlier panic or ERROR lines (they explain most failures).
+  const logTail = (n = 40) => {
+    const tail = log.slice(-n);
+    const earlier = log.slice(0, -n).filter((l) => /panicked|\bERROR\b/.test(l)).slice(-10).map((l) => l.slice(0, 400));
+    return [...(earlier.length ? [...earlier, '  ...'] : []), ...tail].join('\n');
+  };
 
   let stopped = false;
   const stop = async () => {

@@ -128,7 +128,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router())
         .merge(http::ops::router())
         .merge(http::static_files::router(&state.config))
-        .fallback(http::fallback);
+        .fallback(http::fallback)
+        .method_not_allowed_fallback(http::page_method_not_allowed);
     http::security::apply_layers(app, state.clone())
         .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         // A bug must cost one request a 500, never the connection or the process.

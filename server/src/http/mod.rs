@@ -24,6 +24,17 @@ pub fn api_router() -> Router<AppState> {
         .merge(users::router())
         .merge(auctions::router())
         .fallback(api_not_found)
+        .method_not_allowed_fallback(api_method_not_allowed)
+}
+
+async fn api_method_not_allowed() -> error::ApiError {
+    error::ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "That method is not allowed on this endpoint.")
+}
+
+/// A page address used with the wrong method (e.g. a form posted to a read-only page).
+pub async fn page_method_not_allowed() -> Response {
+    PageError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "That did not work", "This page cannot be used that way. Please go back and try again.")
+        .into_response()
 }
 
 async fn api_not_found() -> error::ApiError {

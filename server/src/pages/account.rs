@@ -195,8 +195,14 @@ async fn reset_confirm_submit(ctx: PageCtx, PageForm(form): PageForm<ResetConfir
     }
 }
 
+/// The account for templates, with the snake_case names templates use throughout.
 fn account_value(view: &AccountView) -> Value {
-    Value::from_serialize(view)
+    context! {
+        id => view.id.to_string(), email => &view.email, name => &view.name, phone => &view.phone,
+        address => &view.address, household => &view.household,
+        preferences => context! { email => view.preferences.email, sms => view.preferences.sms },
+        roles => &view.roles, verified => view.verified, paddle_number => view.paddle_number,
+    }
 }
 
 async fn account(ctx: PageCtx) -> Result<Response, PageError> {
