@@ -29,15 +29,29 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
     let name = validate::name(&input.name)?;
     let email = validate::email(&input.email)?;
     validate::password(&input.password)?;
-    let hash = passwords::hash(input.password).await.map_err(|e| ApiError::internal("hashing", e))?;
+    let hash = passwords::hash(input.password)
+        .await
+        .map_err(|e| ApiError::internal("hashing", e))?;
     let roles = Roles::new(vec![Role::Bidder]);
     let mut tx = state.db.begin().await?;
     let user = users::insert(
         &mut *tx,
-        NewUser { email: &email, name: &name, password_hash: &hash, roles: &roles, preferences: input.preferences, verified: false },
+        NewUser {
+            email: &email,
+            name: &name,
+            password_hash: &hash,
+            roles: &roles,
+            preferences: input.preferences,
+            verified: false,
+        },
     )
     .await?
-    .ok_or_else(|| ApiError::conflict("email_taken", "An account with this email already exists. Try logging in or resetting your password."))?;
+    .ok_or_else(|| {
+        ApiError::conflict(
+            "email_taken",
+            "An account with this email already exists. Try logging in or resetting your password.",
+        )
+    })?;
     let token = tokens::issue(&mut *tx, user.user_id(), Purpose::Verify, state.now()).await?;
     tx.commit().await?;
     send_token_email(state, &user, Purpose::Verify, &token).await;
@@ -47,10 +61,13 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
 /// Sends a fresh verification link, when the account exists and is not yet verified. The
 /// caller answers the same either way, so this cannot be used to find accounts.
 pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), ApiError> {
-    let Ok(email) = validate::email(email) else { return Ok(()) };
+    let Ok(email) = validate::email(email) else {
+        return Ok(());
+    };
     if let Some(user) = users::by_email(&state.db, &email).await? {
         if !user.verified() {
-            let token = tokens::issue(&state.db, user.user_id(), Purpose::Verify, state.now()).await?;
+            let token =
+                tokens::issue(&state.db, user.user_id(), Purpose::Verify, state.now()).await?;
             send_token_email(state, &user, Purpose::Verify, &token).await;
         }
     }
@@ -59,9 +76,17 @@ pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), Ap
 
 fn token_error(outcome: &Redeemed) -> ApiError {
     match outcome {
-        Redeemed::Expired => ApiError::bad_request("token_expired", "This link has expired. Please ask for a new one."),
-        Redeemed::AlreadyUsed => ApiError::bad_request("token_used", "This link has already been used."),
-        _ => ApiError::bad_request("invalid_token", "This link is not valid. Please check it or ask for a new one."),
+        Redeemed::Expired => ApiError::bad_request(
+            "token_expired",
+            "This link has expired. Please ask for a new one.",
+        ),
+        Redeemed::AlreadyUsed => {
+            ApiError::bad_request("token_used", "This link has already been used.")
+        }
+        _ => ApiError::bad_request(
+            "invalid_token",
+            "This link is not valid. Please check it or ask for a new one.",
+        ),
     }
 }
 
@@ -73,18 +98,29 @@ pub async fn verify(state: &AppState, token: &str) -> Result<UserRow, ApiError> 
         return Err(token_error(&outcome));
     };
     users::mark_verified(&mut *tx, user_id).await?;
-    let user = users::by_id(&mut *tx, user_id).await?.ok_or_else(|| ApiError::not_found("Account"))?;
+    let user = users::by_id(&mut *tx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Account"))?;
     tx.commit().await?;
     Ok(user)
 }
 
 /// Checks the password and signs the session in. Unknown email and wrong password get the
 /// same answer (and take the same time).
-pub async fn login(state: &AppState, session: &Session, email: &str, password: &str) -> Result<(UserRow, String), ApiError> {
+pub async fn login(
+    state: &AppState,
+    session: &Session,
+    email: &str,
+    password: &str,
+) -> Result<(UserRow, String), ApiError> {
     let email = email.trim().to_lowercase();
     state.limits.check_auth_account(&email)?;
     let user = users::by_email(&state.db, &email).await?;
-    let ok = passwords::verify(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = passwords::verify(
+        password.to_string(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
@@ -105,7 +141,9 @@ pub async fn login(state: &AppState, session: &Session, email: &str, password: &
 
 /// Sends a reset link when the account exists; always answers the same.
 pub async fn request_reset(state: &AppState, email: &str) -> Result<(), ApiError> {
-    let Ok(email) = validate::email(email) else { return Ok(()) };
+    let Ok(email) = validate::email(email) else {
+        return Ok(());
+    };
     state.limits.check_auth_account(&email)?;
     if let Some(user) = users::by_email(&state.db, &email).await? {
         let token = tokens::issue(&state.db, user.user_id(), Purpose::Reset, state.now()).await?;
@@ -116,9 +154,15 @@ pub async fn request_reset(state: &AppState, email: &str) -> Result<(), ApiError
 
 /// Sets a new password with a reset token. Following the emailed link also proves the
 /// address, so the account becomes verified.
-pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> Result<UserRow, ApiError> {
+pub async fn confirm_reset(
+    state: &AppState,
+    token: &str,
+    password: String,
+) -> Result<UserRow, ApiError> {
     validate::password(&password)?;
-    let hash = passwords::hash(password).await.map_err(|e| ApiError::internal("hashing", e))?;
+    let hash = passwords::hash(password)
+        .await
+        .map_err(|e| ApiError::internal("hashing", e))?;
     let mut tx = state.db.begin().await?;
     let outcome = tokens::redeem(&mut *tx, token.trim(), Purpose::Reset, state.now()).await?;
     let Redeemed::Ok(user_id) = outcome else {
@@ -126,7 +170,9 @@ pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> R
     };
     users::set_password(&mut *tx, user_id, &hash).await?;
     users::mark_verified(&mut *tx, user_id).await?;
-    let user = users::by_id(&mut *tx, user_id).await?.ok_or_else(|| ApiError::not_found("Account"))?;
+    let user = users::by_id(&mut *tx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Account"))?;
     tx.commit().await?;
     Ok(user)
 }
@@ -135,17 +181,36 @@ pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> R
 /// the account change is committed and the person can ask for another link.
 async fn send_token_email(state: &AppState, user: &UserRow, purpose: Purpose, token: &str) {
     let (template, subject, link) = match purpose {
-        Purpose::Verify => ("email/verify.txt", "Please confirm your email for the auction", state.config.url(&format!("/verify?token={token}"))),
-        Purpose::Reset => ("email/reset.txt", "Reset your auction password", state.config.url(&format!("/password-reset/confirm?token={token}"))),
+        Purpose::Verify => (
+            "email/verify.txt",
+            "Please confirm your email for the auction",
+            state.config.url(&format!("/verify?token={token}")),
+        ),
+        Purpose::Reset => (
+            "email/reset.txt",
+            "Reset your auction password",
+            state
+                .config
+                .url(&format!("/password-reset/confirm?token={token}")),
+        ),
     };
-    let text = match state.templates.render(template, context! { name => &user.name, link => &link }) {
+    let text = match state
+        .templates
+        .render(template, context! { name => &user.name, link => &link })
+    {
         Ok(text) => text,
         Err(e) => {
             tracing::error!(error = %e, template, "rendering email");
             return;
         }
     };
-    let email = Email { to: user.email.clone(), to_name: Some(user.name.clone()), subject: subject.into(), text, html: None };
+    let email = Email {
+        to: user.email.clone(),
+        to_name: Some(user.name.clone()),
+        subject: subject.into(),
+        text,
+        html: None,
+    };
     match state.mailer.send(email).await {
         Ok(()) => {
             state.metrics.emails_sent.inc();

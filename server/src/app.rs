@@ -63,7 +63,11 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", state.config.bind))?;
         let router = router(state.clone());
-        Ok(Application { listener, router, state })
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -88,7 +92,9 @@ impl Application {
                 token.cancel();
             });
         }
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await
@@ -105,7 +111,11 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.media_dir)
         .with_context(|| format!("creating MEDIA_DIR {}", config.media_dir.display()))?;
-    let mailer = Mailer::new(config.smtp_url.as_deref(), config.mail_dir.clone(), &config.mail_from)?;
+    let mailer = Mailer::new(
+        config.smtp_url.as_deref(),
+        config.mail_dir.clone(),
+        &config.mail_from,
+    )?;
     let templates = Templates::load(&config.template_dir)?;
     let sessions = PostgresStore::new(db.clone());
     Ok(AppState {
@@ -131,9 +141,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(http::fallback)
         .method_not_allowed_fallback(http::page_method_not_allowed);
     http::security::apply_layers(app, state.clone())
-        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         // A bug must cost one request a 500, never the connection or the process.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(http::error::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            http::error::panic_response,
+        ))
         .with_state(state)
 }
 

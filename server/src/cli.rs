@@ -14,7 +14,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "auuction", version, about = "Real-time fundraising auction for a congregation's yearly auction")]
+#[command(
+    name = "auuction",
+    version,
+    about = "Real-time fundraising auction for a congregation's yearly auction"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -67,7 +71,10 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -95,24 +102,40 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::User { command: UserCommand::Add { email, name, role, password_stdin } } => {
-            add_user(&config, &email, &name, &role, password_stdin).await
-        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    name,
+                    role,
+                    password_stdin,
+                },
+        } => add_user(&config, &email, &name, &role, password_stdin).await,
         Command::Demo { database_url } => crate::demo::run(config, database_url).await,
     }
 }
 
-async fn add_user(config: &Config, email: &str, name: &str, roles: &[String], password_stdin: bool) -> anyhow::Result<()> {
+async fn add_user(
+    config: &Config,
+    email: &str,
+    name: &str,
+    roles: &[String],
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     let email = validate::email(email).map_err(|e| anyhow::anyhow!(e.message))?;
     let name = validate::name(name).map_err(|e| anyhow::anyhow!(e.message))?;
     let mut parsed = Vec::new();
     for r in roles {
-        parsed.push(Role::parse(r.trim()).with_context(|| format!("unknown role {r:?}: use bidder, donor, manager, admin or finance"))?);
+        parsed.push(Role::parse(r.trim()).with_context(|| {
+            format!("unknown role {r:?}: use bidder, donor, manager, admin or finance")
+        })?);
     }
     let roles = Roles::new(parsed);
     let (password, generated) = if password_stdin {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading the password from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the password from stdin")?;
         (text.trim_end_matches(['\r', '\n']).to_string(), false)
     } else {
         (passwords::generate(), true)
@@ -122,12 +145,36 @@ async fn add_user(config: &Config, email: &str, name: &str, roles: &[String], pa
     let hash = passwords::hash(password.clone()).await?;
     let user = users::insert(
         &db,
-        users::NewUser { email: &email, name: &name, password_hash: &hash, roles: &roles, preferences: users::Preferences { email: true, sms: false }, verified: true },
+        users::NewUser {
+            email: &email,
+            name: &name,
+            password_hash: &hash,
+            roles: &roles,
+            preferences: users::Preferences {
+                email: true,
+                sms: false,
+            },
+            verified: true,
+        },
     )
     .await?
     .with_context(|| format!("an account with the email {email} already exists"))?;
-    crate::store::audit::record(&db, None, "user.created_by_cli", "user", Some(user.id), None, Some(serde_json::json!({ "email": email, "roles": roles.as_strings() }))).await?;
-    println!("created {} <{}> with roles {}", user.user_id(), email, roles.as_strings().join(", "));
+    crate::store::audit::record(
+        &db,
+        None,
+        "user.created_by_cli",
+        "user",
+        Some(user.id),
+        None,
+        Some(serde_json::json!({ "email": email, "roles": roles.as_strings() })),
+    )
+    .await?;
+    println!(
+        "created {} <{}> with roles {}",
+        user.user_id(),
+        email,
+        roles.as_strings().join(", ")
+    );
     if generated {
         println!("password: {password}");
     }

@@ -141,9 +141,15 @@ impl Config {
             secret_key,
             smtp_url: var("SMTP_URL"),
             mail_from: var("MAIL_FROM").unwrap_or_else(|| "auuction <auction@localhost>".into()),
-            mail_dir: var("MAIL_DIR").map(PathBuf::from).unwrap_or_else(|| var_dir.join("mail")),
-            media_dir: var("MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| var_dir.join("media")),
-            static_dir: var("STATIC_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("static")),
+            mail_dir: var("MAIL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| var_dir.join("mail")),
+            media_dir: var("MEDIA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| var_dir.join("media")),
+            static_dir: var("STATIC_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("static")),
             template_dir: var("TEMPLATE_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("templates")),
@@ -151,7 +157,10 @@ impl Config {
             trust_proxy: parse_var("TRUST_PROXY", false)?,
             rate_limits: RateLimitConfig {
                 auth_per_ip: parse_var("RATE_LIMIT_AUTH_PER_IP", defaults.auth_per_ip)?,
-                auth_per_account: parse_var("RATE_LIMIT_AUTH_PER_ACCOUNT", defaults.auth_per_account)?,
+                auth_per_account: parse_var(
+                    "RATE_LIMIT_AUTH_PER_ACCOUNT",
+                    defaults.auth_per_account,
+                )?,
                 write_per_ip: parse_var("RATE_LIMIT_WRITE_PER_IP", defaults.write_per_ip)?,
                 write_per_account: parse_var(
                     "RATE_LIMIT_WRITE_PER_ACCOUNT",
@@ -189,7 +198,11 @@ impl Config {
 
     /// The public URL with a path appended, e.g. `url("/verify?token=x")`.
     pub fn url(&self, path_and_query: &str) -> String {
-        format!("{}{}", self.base_url.as_str().trim_end_matches('/'), path_and_query)
+        format!(
+            "{}{}",
+            self.base_url.as_str().trim_end_matches('/'),
+            path_and_query
+        )
     }
 }
 

@@ -18,10 +18,26 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 
 /// The demo logins: (email, name, roles).
 pub const DEMO_USERS: &[(&str, &str, &[Role])] = &[
-    ("admin@demo.auuction.org", "Ada Admin", &[Role::Admin, Role::Bidder]),
-    ("manager@demo.auuction.org", "Martin Manager", &[Role::Manager, Role::Bidder]),
-    ("host@demo.auuction.org", "Hannah Host", &[Role::Donor, Role::Bidder]),
-    ("finance@demo.auuction.org", "Frank Finance", &[Role::Finance]),
+    (
+        "admin@demo.auuction.org",
+        "Ada Admin",
+        &[Role::Admin, Role::Bidder],
+    ),
+    (
+        "manager@demo.auuction.org",
+        "Martin Manager",
+        &[Role::Manager, Role::Bidder],
+    ),
+    (
+        "host@demo.auuction.org",
+        "Hannah Host",
+        &[Role::Donor, Role::Bidder],
+    ),
+    (
+        "finance@demo.auuction.org",
+        "Frank Finance",
+        &[Role::Finance],
+    ),
     ("bidder@demo.auuction.org", "Betty Bidder", &[Role::Bidder]),
     ("bidder2@demo.auuction.org", "Bob Bidder", &[Role::Bidder]),
 ];
@@ -40,7 +56,9 @@ fn demo_database_url(config: &Config, explicit: Option<String>) -> anyhow::Resul
 async fn reset_database(url: &str) -> anyhow::Result<()> {
     use sqlx::migrate::MigrateDatabase;
     if sqlx::Postgres::database_exists(url).await? {
-        sqlx::Postgres::force_drop_database(url).await.context("dropping the old demo database")?;
+        sqlx::Postgres::force_drop_database(url)
+            .await
+            .context("dropping the old demo database")?;
     }
     Ok(())
 }
@@ -59,7 +77,10 @@ pub async fn run(mut config: Config, database_url: Option<String>) -> anyhow::Re
         let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         println!("    {email:<30} {name:<16} {}", roles.join(", "));
     }
-    println!("\n  Emails are written to {}\n  Press Ctrl-C to stop.\n", app.state().config.mail_dir.display());
+    println!(
+        "\n  Emails are written to {}\n  Press Ctrl-C to stop.\n",
+        app.state().config.mail_dir.display()
+    );
     app.run(true).await
 }
 
@@ -74,7 +95,10 @@ pub async fn seed(db: &sqlx::PgPool) -> anyhow::Result<()> {
                 name,
                 password_hash: &hash,
                 roles: &Roles::new(roles.to_vec()),
-                preferences: users::Preferences { email: true, sms: false },
+                preferences: users::Preferences {
+                    email: true,
+                    sms: false,
+                },
                 verified: true,
             },
         )

@@ -37,7 +37,10 @@ pub struct Email {
 /// lettre would otherwise pick quoted-printable for any line over 76 characters and split
 /// the link. Anything else gets lettre's own choice of encoding.
 fn plain_body(text: &str) -> Body {
-    let crlf = text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
+    let crlf = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\n', "\r\n");
     if crlf.split("\r\n").all(|line| line.len() <= 998) && !crlf.contains('\0') {
         Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
     } else {
@@ -47,7 +50,9 @@ fn plain_body(text: &str) -> Body {
 
 impl Mailer {
     pub fn new(smtp_url: Option<&str>, mail_dir: PathBuf, from: &str) -> anyhow::Result<Mailer> {
-        let from: Mailbox = from.parse().with_context(|| format!("MAIL_FROM={from:?}"))?;
+        let from: Mailbox = from
+            .parse()
+            .with_context(|| format!("MAIL_FROM={from:?}"))?;
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -64,10 +69,20 @@ impl Mailer {
     }
 
     pub async fn send(&self, email: Email) -> anyhow::Result<()> {
-        let to = Mailbox::new(email.to_name.clone(), email.to.parse().context("recipient address")?);
-        let builder = Message::builder().from(self.from.clone()).to(to).subject(&email.subject);
+        let to = Mailbox::new(
+            email.to_name.clone(),
+            email.to.parse().context("recipient address")?,
+        );
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject);
         let message = match &email.html {
-            None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(plain_body(&email.text)))?,
+            None => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(plain_body(&email.text)),
+            )?,
             Some(html) => builder.multipart(
                 MultiPart::alternative()
                     .singlepart(SinglePart::plain(email.text.clone()))
@@ -80,7 +95,10 @@ impl Mailer {
                 tracing::info!(to = %email.to, subject = %email.subject, "email sent");
             }
             Transport::Files(files, dir) => {
-                let id = files.send(message).await.context("writing the email file")?;
+                let id = files
+                    .send(message)
+                    .await
+                    .context("writing the email file")?;
                 tracing::info!(to = %email.to, subject = %email.subject,
                     file = %dir.join(format!("{id}.eml")).display(), "email written to MAIL_DIR");
             }

@@ -40,17 +40,42 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("auuction");
         let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
         // Buckets from 0.5 ms to 5 s: the bid path is judged in milliseconds.
         let http_duration = Histogram::new(
-            [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0].into_iter(),
+            [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]
+            .into_iter(),
         );
-        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
         let resident_memory = Gauge::<f64, AtomicU64>::default();
-        registry.register("process_resident_memory_bytes", "Resident memory of the server process", resident_memory.clone());
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            resident_memory.clone(),
+        );
         let emails_sent = Counter::default();
-        registry.register("emails_sent", "Emails handed to the mail transport", emails_sent.clone());
-        Metrics { registry, http_requests, http_duration, resident_memory, emails_sent }
+        registry.register(
+            "emails_sent",
+            "Emails handed to the mail transport",
+            emails_sent.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            resident_memory,
+            emails_sent,
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -83,8 +108,15 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let response = next.run(request).await;
-    let labels = HttpLabels { method, route, status: response.status().as_u16() };
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
     state.metrics.http_requests.get_or_create(&labels).inc();
-    state.metrics.http_duration.observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .http_duration
+        .observe(started.elapsed().as_secs_f64());
     response
 }

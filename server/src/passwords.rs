@@ -28,7 +28,11 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
     let matches = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -39,5 +43,9 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
 /// Generates a readable random password for `auuction user add` (24 characters).
 pub fn generate() -> String {
     use rand::{distributions::Alphanumeric, Rng};
-    rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
 }

@@ -6,10 +6,16 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
-use crate::{app::AppState, store::{audit, auctions}};
+use crate::{
+    app::AppState,
+    store::{auctions, audit},
+};
 
 pub fn spawn(state: AppState) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(calendar_loop(state.clone())), tokio::spawn(housekeeping_loop(state))]
+    vec![
+        tokio::spawn(calendar_loop(state.clone())),
+        tokio::spawn(housekeeping_loop(state)),
+    ]
 }
 
 /// Persists each auction's calendar state when it changes. It wakes at the next milestone

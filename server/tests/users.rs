@@ -28,7 +28,15 @@ async fn my_profile_reads_and_updates(db: PgPool) {
     assert_eq!(me["preferences"], json!({ "email": false, "sms": true }));
 
     // Absent fields stay, null clears.
-    let me: Value = b.put("/api/users/me", json!({ "household": null, "preferences": { "email": true, "sms": false } })).await.json().await.unwrap();
+    let me: Value = b
+        .put(
+            "/api/users/me",
+            json!({ "household": null, "preferences": { "email": true, "sms": false } }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["name"], "Me Myself");
     assert_eq!(me["household"], Value::Null);
     assert_eq!(me["phone"], "+1 555 123 4567");
@@ -38,15 +46,62 @@ async fn my_profile_reads_and_updates(db: PgPool) {
 async fn my_profile_refuses_bad_input_and_keeps_the_old_values(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let b = app.login_as("me@example.org", &[Role::Bidder]).await;
-    assert_error(b.put("/api/users/me", json!({ "name": "" })).await, 422, "validation_failed").await;
-    assert_error(b.put("/api/users/me", json!({ "name": "n".repeat(201) })).await, 422, "validation_failed").await;
-    assert_error(b.put("/api/users/me", json!({ "household": "h".repeat(201) })).await, 422, "validation_failed").await;
-    assert_error(b.put("/api/users/me", json!({ "phone": "call me maybe" })).await, 422, "validation_failed").await;
-    assert_error(b.put("/api/users/me", json!({ "name": 42 })).await, 422, "validation_failed").await;
-    assert_error(b.put("/api/users/me", json!({ "roles": ["admin"] })).await, 422, "validation_failed").await;
-    let body = assert_error(b.put("/api/users/me", json!({ "preferences": { "email": true, "sms": true } })).await, 422, "validation_failed").await;
+    assert_error(
+        b.put("/api/users/me", json!({ "name": "" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        b.put("/api/users/me", json!({ "name": "n".repeat(201) }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        b.put("/api/users/me", json!({ "household": "h".repeat(201) }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        b.put("/api/users/me", json!({ "phone": "call me maybe" }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        b.put("/api/users/me", json!({ "name": 42 })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        b.put("/api/users/me", json!({ "roles": ["admin"] })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let body = assert_error(
+        b.put(
+            "/api/users/me",
+            json!({ "preferences": { "email": true, "sms": true } }),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["field"], "phone");
-    assert_error(b.post_raw("/api/users/me", "application/json", "{}").await, 405, "method_not_allowed").await;
+    assert_error(
+        b.post_raw("/api/users/me", "application/json", "{}").await,
+        405,
+        "method_not_allowed",
+    )
+    .await;
     let me: Value = b.get("/api/users/me").await.json().await.unwrap();
     assert_eq!(me["name"], "User me@example.org");
     assert_eq!(me["roles"], json!(["bidder"]));
@@ -57,10 +112,21 @@ async fn no_session_is_401_everywhere_it_matters(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let anon = app.anonymous();
     assert_error(anon.get("/api/users/me").await, 401, "unauthenticated").await;
-    assert_error(anon.put("/api/users/me", json!({ "name": "x" })).await, 401, "unauthenticated").await;
+    assert_error(
+        anon.put("/api/users/me", json!({ "name": "x" })).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
     assert_error(anon.get("/api/users").await, 401, "unauthenticated").await;
     assert_error(anon.get("/api/users/u_1").await, 401, "unauthenticated").await;
-    assert_error(anon.put("/api/users/u_1/roles", json!({ "roles": ["admin"] })).await, 401, "unauthenticated").await;
+    assert_error(
+        anon.put("/api/users/u_1/roles", json!({ "roles": ["admin"] }))
+            .await,
+        401,
+        "unauthenticated",
+    )
+    .await;
     assert_error(anon.get("/api/audit").await, 401, "unauthenticated").await;
 }
 
@@ -69,19 +135,48 @@ async fn cookie_writes_need_the_csrf_token_but_bearer_writes_do_not(db: PgPool) 
     let app = TestApp::spawn(db).await;
     let mut b = app.login_as("me@example.org", &[Role::Bidder]).await;
     let token = b.csrf.take().unwrap();
-    assert_error(b.put("/api/users/me", json!({ "name": "Forged" })).await, 403, "csrf_failed").await;
+    assert_error(
+        b.put("/api/users/me", json!({ "name": "Forged" })).await,
+        403,
+        "csrf_failed",
+    )
+    .await;
     b.csrf = Some("0".repeat(64));
-    assert_error(b.put("/api/users/me", json!({ "name": "Forged" })).await, 403, "csrf_failed").await;
+    assert_error(
+        b.put("/api/users/me", json!({ "name": "Forged" })).await,
+        403,
+        "csrf_failed",
+    )
+    .await;
     let me: Value = b.get("/api/users/me").await.json().await.unwrap();
     assert_eq!(me["name"], "User me@example.org", "nothing changed");
     b.csrf = Some(token);
-    assert_eq!(b.put("/api/users/me", json!({ "name": "Real" })).await.status(), StatusCode::OK);
+    assert_eq!(
+        b.put("/api/users/me", json!({ "name": "Real" }))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
     // An API client with a bearer token and no cookie has no ambient authority to forge.
-    let login: Value = app.anonymous().post("/api/auth/login", json!({ "email": "me@example.org", "password": PASSWORD })).await.json().await.unwrap();
+    let login: Value = app
+        .anonymous()
+        .post(
+            "/api/auth/login",
+            json!({ "email": "me@example.org", "password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let mut api = app.anonymous();
     api.token = Some(login["token"].as_str().unwrap().to_string());
-    assert_eq!(api.put("/api/users/me", json!({ "name": "Via API" })).await.status(), StatusCode::OK);
+    assert_eq!(
+        api.put("/api/users/me", json!({ "name": "Via API" }))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
@@ -92,24 +187,54 @@ async fn admins_search_users_and_others_are_refused(db: PgPool) {
     let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
     let zed_id = app.create_user("zed2@example.org", &[Role::Bidder]).await;
 
-    let found: Value = admin.get("/api/users?query=zed").await.json().await.unwrap();
+    let found: Value = admin
+        .get("/api/users?query=zed")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(found["total"], 2);
-    let emails: Vec<&str> = found["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> = found["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
     assert!(emails.contains(&"zed@example.org") && emails.contains(&"zed2@example.org"));
     // LIKE wildcards in the query are literal.
-    let none: Value = admin.get("/api/users?query=%25").await.json().await.unwrap();
+    let none: Value = admin
+        .get("/api/users?query=%25")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(none["total"], 0);
 
-    let one: Value = admin.get(&format!("/api/users/u_{zed_id}")).await.json().await.unwrap();
+    let one: Value = admin
+        .get(&format!("/api/users/u_{zed_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(one["email"], "zed2@example.org");
     assert_error(admin.get("/api/users/u_999999").await, 404, "not_found").await;
     assert_error(admin.get("/api/users/it_1").await, 404, "not_found").await;
     assert_error(admin.get("/api/users?limit=0").await, 400, "invalid_query").await;
-    assert_error(admin.get("/api/users?limit=abc").await, 400, "invalid_query").await;
+    assert_error(
+        admin.get("/api/users?limit=abc").await,
+        400,
+        "invalid_query",
+    )
+    .await;
 
     for other in [&bidder, &manager] {
         assert_error(other.get("/api/users?query=zed").await, 403, "forbidden").await;
-        assert_error(other.get(&format!("/api/users/u_{zed_id}")).await, 403, "forbidden").await;
+        assert_error(
+            other.get(&format!("/api/users/u_{zed_id}")).await,
+            403,
+            "forbidden",
+        )
+        .await;
         assert_error(other.get("/api/audit").await, 403, "forbidden").await;
     }
 }
@@ -122,17 +247,46 @@ async fn role_changes_are_admin_only_and_audited_with_before_and_after(db: PgPoo
     let target = app.create_user("target@example.org", &[Role::Bidder]).await;
     let path = format!("/api/users/u_{target}/roles");
 
-    assert_error(bidder.put(&path, json!({ "roles": ["admin"] })).await, 403, "forbidden").await;
-    assert_error(admin.put(&path, json!({ "roles": ["pope"] })).await, 422, "validation_failed").await;
-    assert_error(admin.put(&path, json!({ "roles": "donor" })).await, 422, "validation_failed").await;
-    assert_error(admin.put("/api/users/u_424242/roles", json!({ "roles": ["donor"] })).await, 404, "not_found").await;
+    assert_error(
+        bidder.put(&path, json!({ "roles": ["admin"] })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        admin.put(&path, json!({ "roles": ["pope"] })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        admin.put(&path, json!({ "roles": "donor" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        admin
+            .put("/api/users/u_424242/roles", json!({ "roles": ["donor"] }))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
 
-    let r = admin.put(&path, json!({ "roles": ["bidder", "donor", "donor"] })).await;
+    let r = admin
+        .put(&path, json!({ "roles": ["bidder", "donor", "donor"] }))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let user: Value = r.json().await.unwrap();
     assert_eq!(user["roles"], json!(["bidder", "donor"]));
 
-    let audit: Value = admin.get(&format!("/api/audit?entityType=user&entityId=u_{target}")).await.json().await.unwrap();
+    let audit: Value = admin
+        .get(&format!("/api/audit?entityType=user&entityId=u_{target}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let entries = audit["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["action"], "user.roles_changed");
@@ -141,32 +295,62 @@ async fn role_changes_are_admin_only_and_audited_with_before_and_after(db: PgPoo
     assert_eq!(entries[0]["actorName"], "User admin@example.org");
 
     // The refused attempts left no trace and no change.
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity_type = 'user'").fetch_one(&app.db).await.unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity_type = 'user'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(count, 1);
 
     // An admin cannot remove their own admin role (someone must stay able to fix things).
     let me: Value = admin.get("/api/users/me").await.json().await.unwrap();
     let my_path = format!("/api/users/{}/roles", me["id"].as_str().unwrap());
-    assert_error(admin.put(&my_path, json!({ "roles": ["bidder"] })).await, 409, "cannot_demote_self").await;
+    assert_error(
+        admin.put(&my_path, json!({ "roles": ["bidder"] })).await,
+        409,
+        "cannot_demote_self",
+    )
+    .await;
 }
 
 /// `auuction user add` makes a verified account; without --password-stdin it prints one.
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool) {
     let opts = db.connect_options();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{}", opts.get_database().unwrap());
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/{}",
+        opts.get_database().unwrap()
+    );
     let app = TestApp::spawn(db).await;
     let bin = env!("CARGO_BIN_EXE_auuction");
 
     let out = std::process::Command::new(bin)
-        .args(["user", "add", "--email", "Root@Example.org", "--name", "Root", "--role", "admin,finance"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "Root@Example.org",
+            "--name",
+            "Root",
+            "--role",
+            "admin,finance",
+        ])
         .env("DATABASE_URL", &url)
         .env("SECRET_KEY", "x".repeat(40))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let password = stdout.lines().find_map(|l| l.strip_prefix("password: ")).expect("prints a password").trim().to_string();
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("prints a password")
+        .trim()
+        .to_string();
     assert!(password.len() >= 20);
 
     let mut b = app.browser();
@@ -178,21 +362,51 @@ async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool
     // With --password-stdin, the given password is used; a duplicate email fails clearly.
     use std::io::Write;
     let mut child = std::process::Command::new(bin)
-        .args(["user", "add", "--email", "host@example.org", "--name", "Host", "--role", "donor", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "host@example.org",
+            "--name",
+            "Host",
+            "--role",
+            "donor",
+            "--password-stdin",
+        ])
         .env("DATABASE_URL", &url)
         .env("SECRET_KEY", "x".repeat(40))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a chosen password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a chosen password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("password:"));
-    assert_eq!(app.browser().login("host@example.org", "a chosen password").await.0, 200);
+    assert_eq!(
+        app.browser()
+            .login("host@example.org", "a chosen password")
+            .await
+            .0,
+        200
+    );
 
     let out = std::process::Command::new(bin)
-        .args(["user", "add", "--email", "host@example.org", "--name", "Again", "--role", "nonsense"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "host@example.org",
+            "--name",
+            "Again",
+            "--role",
+            "nonsense",
+        ])
         .env("DATABASE_URL", &url)
         .env("SECRET_KEY", "x".repeat(40))
         .output()

@@ -127,13 +127,41 @@ impl Calendar {
     /// The milestones in calendar order.
     pub fn milestones(&self) -> [Milestone; 7] {
         [
-            Milestone { name: "registration_open", label: "Registration opens", at: self.registration_open_at },
-            Milestone { name: "catalog_publish", label: "The catalog is published", at: self.catalog_publish_at },
-            Milestone { name: "bidding_open", label: "Bidding opens", at: self.bidding_open_at },
-            Milestone { name: "bidding_close", label: "Bidding closes", at: self.bidding_close_at },
-            Milestone { name: "reoffer_open", label: "Buy-it-now opens", at: self.reoffer_open_at },
-            Milestone { name: "reoffer_close", label: "Buy-it-now closes", at: self.reoffer_close_at },
-            Milestone { name: "settlement_open", label: "Settlement opens", at: self.settlement_open_at },
+            Milestone {
+                name: "registration_open",
+                label: "Registration opens",
+                at: self.registration_open_at,
+            },
+            Milestone {
+                name: "catalog_publish",
+                label: "The catalog is published",
+                at: self.catalog_publish_at,
+            },
+            Milestone {
+                name: "bidding_open",
+                label: "Bidding opens",
+                at: self.bidding_open_at,
+            },
+            Milestone {
+                name: "bidding_close",
+                label: "Bidding closes",
+                at: self.bidding_close_at,
+            },
+            Milestone {
+                name: "reoffer_open",
+                label: "Buy-it-now opens",
+                at: self.reoffer_open_at,
+            },
+            Milestone {
+                name: "reoffer_close",
+                label: "Buy-it-now closes",
+                at: self.reoffer_close_at,
+            },
+            Milestone {
+                name: "settlement_open",
+                label: "Settlement opens",
+                at: self.settlement_open_at,
+            },
         ]
     }
 
@@ -188,12 +216,24 @@ mod tests {
     fn every_phase_starts_at_its_date() {
         let c = cal();
         let second = Duration::seconds(1);
-        assert_eq!(c.state_at(c.registration_open_at - second), AuctionState::Draft);
-        assert_eq!(c.state_at(c.registration_open_at), AuctionState::Registration);
+        assert_eq!(
+            c.state_at(c.registration_open_at - second),
+            AuctionState::Draft
+        );
+        assert_eq!(
+            c.state_at(c.registration_open_at),
+            AuctionState::Registration
+        );
         assert_eq!(c.state_at(c.catalog_publish_at), AuctionState::Catalog);
-        assert_eq!(c.state_at(c.bidding_open_at - second), AuctionState::Catalog);
+        assert_eq!(
+            c.state_at(c.bidding_open_at - second),
+            AuctionState::Catalog
+        );
         assert_eq!(c.state_at(c.bidding_open_at), AuctionState::Bidding);
-        assert_eq!(c.state_at(c.bidding_close_at - second), AuctionState::Bidding);
+        assert_eq!(
+            c.state_at(c.bidding_close_at - second),
+            AuctionState::Bidding
+        );
         assert_eq!(c.state_at(c.bidding_close_at), AuctionState::Paused);
         assert_eq!(c.state_at(c.reoffer_open_at), AuctionState::Reoffer);
         assert_eq!(c.state_at(c.reoffer_close_at), AuctionState::Closed);
@@ -203,7 +243,10 @@ mod tests {
     #[test]
     fn next_milestone_counts_down() {
         let c = cal();
-        assert_eq!(c.next_milestone(c.bidding_open_at).unwrap().name, "bidding_close");
+        assert_eq!(
+            c.next_milestone(c.bidding_open_at).unwrap().name,
+            "bidding_close"
+        );
         assert_eq!(c.next_milestone(c.settlement_open_at), None);
     }
 

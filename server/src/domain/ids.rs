@@ -93,7 +93,10 @@ mod tests {
         assert!("u_0".parse::<UserId>().is_err());
         assert!("u_+3".parse::<UserId>().is_err());
         assert_eq!(serde_json::to_string(&ItemId(7)).unwrap(), "\"it_7\"");
-        assert_eq!(serde_json::from_str::<ItemId>("\"it_7\"").unwrap(), ItemId(7));
+        assert_eq!(
+            serde_json::from_str::<ItemId>("\"it_7\"").unwrap(),
+            ItemId(7)
+        );
         assert_eq!(serde_json::from_str::<ItemId>("7").unwrap(), ItemId(7));
     }
 }

@@ -15,7 +15,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Bidder, Role::Donor, Role::Manager, Role::Admin, Role::Finance];
+    pub const ALL: [Role; 5] = [
+        Role::Bidder,
+        Role::Donor,
+        Role::Manager,
+        Role::Admin,
+        Role::Finance,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,7 +57,10 @@ impl Roles {
     /// Builds a role set from stored text, ignoring unknown entries (the database's CHECK
     /// constraint keeps them out anyway). Sorted and deduplicated.
     pub fn from_strings<S: AsRef<str>>(names: &[S]) -> Roles {
-        let mut roles: Vec<Role> = names.iter().filter_map(|n| Role::parse(n.as_ref())).collect();
+        let mut roles: Vec<Role> = names
+            .iter()
+            .filter_map(|n| Role::parse(n.as_ref()))
+            .collect();
         roles.sort();
         roles.dedup();
         Roles(roles)

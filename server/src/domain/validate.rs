@@ -9,7 +9,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &'static str, message: impl Into<String>) -> FieldError {
-        FieldError { field, message: message.into() }
+        FieldError {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -21,7 +24,12 @@ pub const PASSWORD_MAX: usize = 128;
 /// real test of an address.
 pub fn email(raw: &str) -> Result<String, FieldError> {
     let email = raw.trim().to_lowercase();
-    let bad = || FieldError::new("email", "Please enter a valid email address, like name@example.org.");
+    let bad = || {
+        FieldError::new(
+            "email",
+            "Please enter a valid email address, like name@example.org.",
+        )
+    };
     if email.len() > 254 {
         return Err(FieldError::new("email", "That email address is too long."));
     }
@@ -34,7 +42,9 @@ pub fn email(raw: &str) -> Result<String, FieldError> {
         || domain.ends_with('.')
         || domain.contains("..")
         || domain.contains('@')
-        || email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
+        || email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
     {
         return Err(bad());
     }
@@ -71,16 +81,29 @@ pub fn password(raw: &str) -> Result<(), FieldError> {
 /// Free text with a length cap (in characters) and no control characters but newlines/tabs.
 pub fn text<'a>(field: &'static str, value: &'a str, max: usize) -> Result<&'a str, FieldError> {
     if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("{field} may be at most {max} characters.")));
+        return Err(FieldError::new(
+            field,
+            format!("{field} may be at most {max} characters."),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(FieldError::new(field, format!("{field} contains characters that are not allowed.")));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(FieldError::new(
+            field,
+            format!("{field} contains characters that are not allowed."),
+        ));
     }
     Ok(value)
 }
 
 /// Optional text: blank becomes `None`.
-pub fn optional_text(field: &'static str, value: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
+pub fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => text(field, v, max).map(|v| Some(v.to_string())),
@@ -94,11 +117,15 @@ pub fn phone(value: Option<&str>) -> Result<Option<String>, FieldError> {
         Some(v) => {
             let ok = v.len() <= 40
                 && v.chars().filter(|c| c.is_ascii_digit()).count() >= 5
-                && v.chars().all(|c| c.is_ascii_digit() || " +-().x".contains(c));
+                && v.chars()
+                    .all(|c| c.is_ascii_digit() || " +-().x".contains(c));
             if ok {
                 Ok(Some(v.to_string()))
             } else {
-                Err(FieldError::new("phone", "Please enter a phone number using digits, spaces, + - ( )."))
+                Err(FieldError::new(
+                    "phone",
+                    "Please enter a phone number using digits, spaces, + - ( ).",
+                ))
             }
         }
     }
@@ -111,7 +138,18 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email("  Jane@Example.ORG ").unwrap(), "jane@example.org");
-        for bad in ["", "jane", "jane@", "@example.org", "jane@org", "ja ne@example.org", "a@b@c.org", "jane@.org", "jane@example.org.", "x@a..b"] {
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.org",
+            "jane@org",
+            "ja ne@example.org",
+            "a@b@c.org",
+            "jane@.org",
+            "jane@example.org.",
+            "x@a..b",
+        ] {
             assert!(email(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(email(&format!("{}@example.org", "a".repeat(250))).is_err());
@@ -130,7 +168,10 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(phone(Some(" +1 (555) 123-4567 ")).unwrap().as_deref(), Some("+1 (555) 123-4567"));
+        assert_eq!(
+            phone(Some(" +1 (555) 123-4567 ")).unwrap().as_deref(),
+            Some("+1 (555) 123-4567")
+        );
         assert_eq!(phone(Some("")).unwrap(), None);
         assert!(phone(Some("call me")).is_err());
         assert!(phone(Some("12")).is_err());

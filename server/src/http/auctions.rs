@@ -19,8 +19,8 @@ use crate::{
         extract::{ApiJson, ApiPath, CurrentUser},
     },
     store::{
-        audit,
         auctions::{self, AuctionFields, AuctionRow},
+        audit,
     },
 };
 
@@ -73,7 +73,9 @@ impl AuctionView {
 
 async fn current(State(state): State<AppState>) -> ApiResult<Json<AuctionView>> {
     let now = state.now();
-    let row = auctions::current(&state.db, now).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+    let row = auctions::current(&state.db, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Auction"))?;
     Ok(Json(AuctionView::new(&row, now)))
 }
 
@@ -84,8 +86,13 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value
     Ok(Json(json!({ "auctions": views })))
 }
 
-async fn by_id(State(state): State<AppState>, ApiPath(id): ApiPath<AuctionId>) -> ApiResult<Json<AuctionView>> {
-    let row = auctions::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+async fn by_id(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AuctionId>,
+) -> ApiResult<Json<AuctionView>> {
+    let row = auctions::by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Auction"))?;
     Ok(Json(AuctionView::new(&row, state.now())))
 }
 
@@ -109,22 +116,41 @@ fn default_soft_close() -> i32 {
 impl AuctionRequest {
     fn validate(self) -> Result<AuctionFields, ApiError> {
         if !(2000..=2200).contains(&self.year) {
-            return Err(ApiError { field: Some("year"), ..ApiError::validation("year must be between 2000 and 2200.") });
+            return Err(ApiError {
+                field: Some("year"),
+                ..ApiError::validation("year must be between 2000 and 2200.")
+            });
         }
-        let name = validate::name(&self.name).map_err(|e| ApiError { field: Some("name"), ..ApiError::validation(e.message.replace("your name", "the auction's name")) })?;
-        self.calendar.validate().map_err(|e| ApiError::validation(e.to_string()))?;
+        let name = validate::name(&self.name).map_err(|e| ApiError {
+            field: Some("name"),
+            ..ApiError::validation(e.message.replace("your name", "the auction's name"))
+        })?;
+        self.calendar
+            .validate()
+            .map_err(|e| ApiError::validation(e.to_string()))?;
         if !(0..=3600).contains(&self.soft_close_seconds) {
-            return Err(ApiError { field: Some("softCloseSeconds"), ..ApiError::validation("softCloseSeconds must be 0 to 3600.") });
+            return Err(ApiError {
+                field: Some("softCloseSeconds"),
+                ..ApiError::validation("softCloseSeconds must be 0 to 3600.")
+            });
         }
         if let Some(hard) = self.hard_close_at {
             if hard < self.calendar.bidding_close_at || hard > self.calendar.reoffer_open_at {
                 return Err(ApiError {
                     field: Some("hardCloseAt"),
-                    ..ApiError::validation("hardCloseAt must lie between biddingCloseAt and reofferOpenAt.")
+                    ..ApiError::validation(
+                        "hardCloseAt must lie between biddingCloseAt and reofferOpenAt.",
+                    )
                 });
             }
         }
-        Ok(AuctionFields { year: self.year, name, calendar: self.calendar, soft_close_seconds: self.soft_close_seconds, hard_close_at: self.hard_close_at })
+        Ok(AuctionFields {
+            year: self.year,
+            name,
+            calendar: self.calendar,
+            soft_close_seconds: self.soft_close_seconds,
+            hard_close_at: self.hard_close_at,
+        })
     }
 }
 
@@ -133,32 +159,73 @@ fn snapshot(row: &AuctionRow, now: DateTime<Utc>) -> serde_json::Value {
 }
 
 /// `POST /api/auctions` (admin) → 201 with the auction.
-async fn create(State(state): State<AppState>, user: CurrentUser, ApiJson(req): ApiJson<AuctionRequest>) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(req): ApiJson<AuctionRequest>,
+) -> ApiResult<Response> {
     user.require(&[Role::Admin])?;
     let fields = req.validate()?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let row = auctions::insert(&mut *tx, &fields, fields.calendar.state_at(now))
         .await?
-        .ok_or_else(|| ApiError::conflict("year_taken", format!("There is already an auction for {}.", fields.year)))?;
-    audit::record(&mut *tx, Some(user.id()), "auction.created", "auction", Some(row.id), None, Some(snapshot(&row, now))).await?;
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "year_taken",
+                format!("There is already an auction for {}.", fields.year),
+            )
+        })?;
+    audit::record(
+        &mut *tx,
+        Some(user.id()),
+        "auction.created",
+        "auction",
+        Some(row.id),
+        None,
+        Some(snapshot(&row, now)),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(AuctionView::new(&row, now))).into_response())
 }
 
 /// `PUT /api/auctions/{id}` (admin): replaces the name and calendar; audited.
-async fn update(State(state): State<AppState>, user: CurrentUser, ApiPath(id): ApiPath<AuctionId>, ApiJson(req): ApiJson<AuctionRequest>) -> ApiResult<Json<AuctionView>> {
+async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<AuctionId>,
+    ApiJson(req): ApiJson<AuctionRequest>,
+) -> ApiResult<Json<AuctionView>> {
     user.require(&[Role::Admin])?;
     let fields = req.validate()?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let before = auctions::by_id_for_update(&mut *tx, id).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
-    let state_now = before.override_state().unwrap_or_else(|| fields.calendar.state_at(now));
-    let after = auctions::update(&mut *tx, id, &fields, state_now).await.map_err(|e| match ApiError::from(e) {
-        e if e.status == StatusCode::CONFLICT => ApiError::conflict("year_taken", format!("There is already an auction for {}.", fields.year)),
-        e => e,
-    })?;
-    audit::record(&mut *tx, Some(user.id()), "auction.updated", "auction", Some(id.0), Some(snapshot(&before, now)), Some(snapshot(&after, now))).await?;
+    let before = auctions::by_id_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Auction"))?;
+    let state_now = before
+        .override_state()
+        .unwrap_or_else(|| fields.calendar.state_at(now));
+    let after = auctions::update(&mut *tx, id, &fields, state_now)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            e if e.status == StatusCode::CONFLICT => ApiError::conflict(
+                "year_taken",
+                format!("There is already an auction for {}.", fields.year),
+            ),
+            e => e,
+        })?;
+    audit::record(
+        &mut *tx,
+        Some(user.id()),
+        "auction.updated",
+        "auction",
+        Some(id.0),
+        Some(snapshot(&before, now)),
+        Some(snapshot(&after, now)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(AuctionView::new(&after, now)))
 }
@@ -173,7 +240,12 @@ struct StateRequest {
 }
 
 /// `POST /api/auctions/{id}/state` (manager): overrides the calendar's state; audited.
-async fn set_state(State(state): State<AppState>, user: CurrentUser, ApiPath(id): ApiPath<AuctionId>, ApiJson(req): ApiJson<StateRequest>) -> ApiResult<Json<AuctionView>> {
+async fn set_state(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<AuctionId>,
+    ApiJson(req): ApiJson<StateRequest>,
+) -> ApiResult<Json<AuctionView>> {
     user.require(&[Role::Manager])?;
     let pinned = match req.state.as_deref() {
         None | Some("auto") => None,
@@ -187,14 +259,25 @@ async fn set_state(State(state): State<AppState>, user: CurrentUser, ApiPath(id)
     let reason = validate::optional_text("reason", req.reason.as_deref(), 500)?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let before = auctions::by_id_for_update(&mut *tx, id).await?.ok_or_else(|| ApiError::not_found("Auction"))?;
+    let before = auctions::by_id_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Auction"))?;
     let effective = pinned.unwrap_or_else(|| before.calendar().state_at(now));
     let after = auctions::set_state(&mut *tx, id, effective, pinned).await?;
     let mut after_snapshot = snapshot(&after, now);
     if let (Some(reason), Some(obj)) = (reason, after_snapshot.as_object_mut()) {
         obj.insert("reason".into(), json!(reason));
     }
-    audit::record(&mut *tx, Some(user.id()), "auction.state_overridden", "auction", Some(id.0), Some(snapshot(&before, now)), Some(after_snapshot)).await?;
+    audit::record(
+        &mut *tx,
+        Some(user.id()),
+        "auction.state_overridden",
+        "auction",
+        Some(id.0),
+        Some(snapshot(&before, now)),
+        Some(after_snapshot),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(AuctionView::new(&after, now)))
 }

@@ -46,17 +46,32 @@ struct RegisterRequest {
 }
 
 fn default_preferences() -> Preferences {
-    Preferences { email: true, sms: false }
+    Preferences {
+        email: true,
+        sms: false,
+    }
 }
 
 /// `POST /api/auth/register` → 201 `{"id": "u_123", "email": "jane@example.org"}`.
-async fn register(State(state): State<AppState>, ApiJson(req): ApiJson<RegisterRequest>) -> ApiResult<Response> {
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<Response> {
     let user = accounts::register(
         &state,
-        Registration { name: req.name, email: req.email, password: req.password, preferences: req.preferences },
+        Registration {
+            name: req.name,
+            email: req.email,
+            password: req.password,
+            preferences: req.preferences,
+        },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": user.user_id(), "email": user.email }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": user.user_id(), "email": user.email })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -65,9 +80,14 @@ struct TokenRequest {
 }
 
 /// `POST /api/auth/verify {"token": ...}`.
-async fn verify(State(state): State<AppState>, ApiJson(req): ApiJson<TokenRequest>) -> ApiResult<Json<serde_json::Value>> {
+async fn verify(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
     let user = accounts::verify(&state, &req.token).await?;
-    Ok(Json(json!({ "id": user.user_id(), "email": user.email, "verified": true })))
+    Ok(Json(
+        json!({ "id": user.user_id(), "email": user.email, "verified": true }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -76,9 +96,16 @@ struct EmailRequest {
 }
 
 /// `POST /api/auth/verify/resend {"email": ...}` → 202 whether or not the account exists.
-async fn resend_verification(State(state): State<AppState>, ApiJson(req): ApiJson<EmailRequest>) -> ApiResult<Response> {
+async fn resend_verification(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EmailRequest>,
+) -> ApiResult<Response> {
     accounts::resend_verification(&state, &req.email).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent_if_account_exists" }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "sent_if_account_exists" })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -89,18 +116,35 @@ struct LoginRequest {
 
 /// `POST /api/auth/login` sets the session cookie and returns a bearer token for API
 /// clients (the same session), the CSRF token for cookie clients, and the account.
-async fn login(State(state): State<AppState>, session: Session, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<serde_json::Value>> {
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
     let (user, csrf) = accounts::login(&state, &session, &req.email, &req.password).await?;
-    let token = session.id().map(|id| id.to_string()).ok_or_else(|| ApiError::internal("login", "session has no id after save"))?;
-    Ok(Json(json!({ "token": token, "csrfToken": csrf, "user": AccountView::from(&user) })))
+    let token = session
+        .id()
+        .map(|id| id.to_string())
+        .ok_or_else(|| ApiError::internal("login", "session has no id after save"))?;
+    Ok(Json(
+        json!({ "token": token, "csrfToken": csrf, "user": AccountView::from(&user) }),
+    ))
 }
 
 /// `POST /api/auth/logout`: ends the session (cookie and bearer token alike). 204.
-async fn logout(State(state): State<AppState>, session: Session, request: axum::extract::Request) -> ApiResult<StatusCode> {
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    request: axum::extract::Request,
+) -> ApiResult<StatusCode> {
     let (parts, _) = request.into_parts();
     if let Some(token) = bearer_token(&parts) {
         if let Ok(id) = token.parse::<Id>() {
-            state.sessions.delete(&id).await.map_err(|e| ApiError::internal("ending a bearer session", e))?;
+            state
+                .sessions
+                .delete(&id)
+                .await
+                .map_err(|e| ApiError::internal("ending a bearer session", e))?;
         }
     }
     session.flush().await?;
@@ -116,12 +160,19 @@ enum ResetRequest {
     Request { email: String },
 }
 
-async fn password_reset(State(state): State<AppState>, ApiJson(req): ApiJson<ResetRequest>) -> ApiResult<Response> {
+async fn password_reset(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> ApiResult<Response> {
     match req {
         ResetRequest::Request { email } => {
             validate::email(&email)?;
             accounts::request_reset(&state, &email).await?;
-            Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent_if_account_exists" }))).into_response())
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": "sent_if_account_exists" })),
+            )
+                .into_response())
         }
         ResetRequest::Confirm { token, password } => confirm(state, token, password).await,
     }
@@ -134,13 +185,19 @@ struct ConfirmRequest {
 }
 
 /// `POST /api/auth/password/reset/confirm {"token", "password"}`.
-async fn password_reset_confirm(State(state): State<AppState>, ApiJson(req): ApiJson<ConfirmRequest>) -> ApiResult<Response> {
+async fn password_reset_confirm(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> ApiResult<Response> {
     confirm(state, req.token, req.password).await
 }
 
 async fn confirm(state: AppState, token: String, password: String) -> ApiResult<Response> {
     let user = accounts::confirm_reset(&state, &token, password).await?;
-    Ok(Json(json!({ "id": user.user_id(), "email": user.email, "passwordChanged": true })).into_response())
+    Ok(
+        Json(json!({ "id": user.user_id(), "email": user.email, "passwordChanged": true }))
+            .into_response(),
+    )
 }
 
 /// `GET /api/auth/csrf` → `{"csrfToken": ...}` for cookie-authenticated scripts.

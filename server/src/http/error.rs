@@ -41,7 +41,13 @@ impl ApiError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> ApiError {
-        ApiError { status, code: code.into(), message: message.into(), field: None, retry_after: None }
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> ApiError {
@@ -50,19 +56,35 @@ impl ApiError {
 
     /// 422: the request was well-formed JSON but a value is not acceptable.
     pub fn validation(message: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
     }
 
     pub fn unauthenticated() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Please log in first.")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Please log in first.",
+        )
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "You are not allowed to do that.")
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "You are not allowed to do that.",
+        )
     }
 
     pub fn not_found(what: &'static str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} was not found."))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} was not found."),
+        )
     }
 
     pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> ApiError {
@@ -91,13 +113,19 @@ impl ApiError {
     }
 
     pub fn unavailable(code: &'static str, message: &'static str) -> ApiError {
-        ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
     }
 }
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> ApiError {
-        ApiError { field: Some(e.field), ..ApiError::validation(e.message) }
+        ApiError {
+            field: Some(e.field),
+            ..ApiError::validation(e.message)
+        }
     }
 }
 
@@ -117,7 +145,10 @@ impl From<sqlx::Error> for ApiError {
             },
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 tracing::error!(error = %err, "database unavailable");
-                ApiError::unavailable("storage_unavailable", "The database is not answering. Please try again shortly.")
+                ApiError::unavailable(
+                    "storage_unavailable",
+                    "The database is not answering. Please try again shortly.",
+                )
             }
             _ => ApiError::internal("database error", err),
         }
@@ -132,7 +163,11 @@ impl From<tower_sessions::session::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: &self.code, message: &self.message, field: self.field };
+        let body = ErrorBody {
+            error: &self.code,
+            message: &self.message,
+            field: self.field,
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -151,12 +186,17 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "Send the request body as JSON with Content-Type: application/json.",
             ),
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::bad_request("malformed_json", format!("The request body is not valid JSON: {}", inner_message(&e.body_text())))
-            }
-            JsonRejection::JsonDataError(e) => {
-                ApiError::validation(format!("The request body has a missing or wrong field: {}", inner_message(&e.body_text())))
-            }
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+                "malformed_json",
+                format!(
+                    "The request body is not valid JSON: {}",
+                    inner_message(&e.body_text())
+                ),
+            ),
+            JsonRejection::JsonDataError(e) => ApiError::validation(format!(
+                "The request body has a missing or wrong field: {}",
+                inner_message(&e.body_text())
+            )),
             JsonRejection::BytesRejection(_) => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -181,7 +221,13 @@ impl From<PathRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::bad_request("invalid_query", format!("Invalid query parameters: {}", inner_message(&rejection.body_text())))
+        ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "Invalid query parameters: {}",
+                inner_message(&rejection.body_text())
+            ),
+        )
     }
 }
 

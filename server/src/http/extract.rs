@@ -99,10 +99,17 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 
 /// Finds the user id of the request's session or bearer token. `Err` means a bearer token
 /// was given but is not valid (which must not silently fall back to the cookie).
-pub async fn session_user(parts: &mut Parts, state: &AppState) -> Result<Option<(UserId, bool)>, ApiError> {
+pub async fn session_user(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Option<(UserId, bool)>, ApiError> {
     if let Some(token) = bearer_token(parts) {
         let invalid = || {
-            ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_token", "The access token is not valid; please log in again.")
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The access token is not valid; please log in again.",
+            )
         };
         let id = Id::from_str(token).map_err(|_| invalid())?;
         let record = state
@@ -133,9 +140,17 @@ impl FromRequestParts<AppState> for CurrentUser {
         let user = match cached {
             Some(user) => user,
             None => {
-                let (id, via_bearer) = session_user(parts, state).await?.ok_or_else(ApiError::unauthenticated)?;
-                let row = users::by_id(&state.db, id).await?.ok_or_else(ApiError::unauthenticated)?;
-                let user = CurrentUser { roles: row.roles(), row, via_bearer };
+                let (id, via_bearer) = session_user(parts, state)
+                    .await?
+                    .ok_or_else(ApiError::unauthenticated)?;
+                let row = users::by_id(&state.db, id)
+                    .await?
+                    .ok_or_else(ApiError::unauthenticated)?;
+                let user = CurrentUser {
+                    roles: row.roles(),
+                    row,
+                    via_bearer,
+                };
                 // Writes are limited per account too, so one account cannot hog the server
                 // from many addresses.
                 if !is_safe(&parts.method) {
@@ -152,7 +167,10 @@ impl FromRequestParts<AppState> for CurrentUser {
 impl OptionalFromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
         match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(user) => Ok(Some(user)),
             Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => Ok(None),

@@ -28,13 +28,21 @@ pub fn api_router() -> Router<AppState> {
 }
 
 async fn api_method_not_allowed() -> error::ApiError {
-    error::ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "That method is not allowed on this endpoint.")
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "That method is not allowed on this endpoint.",
+    )
 }
 
 /// A page address used with the wrong method (e.g. a form posted to a read-only page).
 pub async fn page_method_not_allowed() -> Response {
-    PageError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "That did not work", "This page cannot be used that way. Please go back and try again.")
-        .into_response()
+    PageError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "That did not work",
+        "This page cannot be used that way. Please go back and try again.",
+    )
+    .into_response()
 }
 
 async fn api_not_found() -> error::ApiError {

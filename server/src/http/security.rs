@@ -14,10 +14,15 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
-use governor::{clock::Clock as _, clock::DefaultClock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{
+    clock::Clock as _, clock::DefaultClock, DefaultKeyedRateLimiter, Quota, RateLimiter,
+};
 use rand::RngCore;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_sessions::{cookie::{Key, SameSite}, Expiry, Session, SessionManagerLayer};
+use tower_sessions::{
+    cookie::{Key, SameSite},
+    Expiry, Session, SessionManagerLayer,
+};
 
 use crate::{
     app::AppState,
@@ -118,11 +123,17 @@ pub fn apply_layers(app: Router<AppState>, state: AppState) -> Router<AppState> 
 
     let mut app = app
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit_by_ip))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit_by_ip,
+        ))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), client_ip))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::pages::error::render_error_pages));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::pages::error::render_error_pages,
+        ));
 
     let headers: [(&str, &str); 6] = [
         (
@@ -181,10 +192,22 @@ fn is_api(request: &Request) -> bool {
 /// Paths where passwords and email tokens are tried: tightly limited per address.
 fn is_auth_path(path: &str) -> bool {
     path.starts_with("/api/auth/")
-        || matches!(path, "/login" | "/register" | "/password-reset" | "/password-reset/confirm" | "/verify/resend")
+        || matches!(
+            path,
+            "/login"
+                | "/register"
+                | "/password-reset"
+                | "/password-reset/confirm"
+                | "/verify/resend"
+        )
 }
 
-async fn rate_limit_by_ip(State(state): State<AppState>, ClientIp(ip): ClientIp, request: Request, next: Next) -> Response {
+async fn rate_limit_by_ip(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: Request,
+    next: Next,
+) -> Response {
     if !is_safe(request.method()) {
         let path = request.uri().path();
         let mut verdict = state.limits.check_write_ip(ip);
@@ -196,7 +219,8 @@ async fn rate_limit_by_ip(State(state): State<AppState>, ClientIp(ip): ClientIp,
             return if is_api(&request) {
                 err.into_response()
             } else {
-                let mut response = PageError::new(err.status, "Slow down, please", &err.message).into_response();
+                let mut response =
+                    PageError::new(err.status, "Slow down, please", &err.message).into_response();
                 if let Some(secs) = err.retry_after {
                     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                         response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -234,7 +258,11 @@ fn has_session_cookie(request: &Request) -> bool {
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
 fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Synchronizer-token CSRF protection for unsafe requests that a browser authenticates with
@@ -242,7 +270,10 @@ fn same_token(a: &str, b: &str) -> bool {
 /// ambient authority, so they pass. The token comes in the `X-CSRF-Token` header, or in
 /// the `csrf_token` field of a url-encoded form (or the query string of a multipart form).
 async fn csrf(session: Session, request: Request, next: Next) -> Response {
-    if is_safe(request.method()) || *request.method() == Method::TRACE || !has_session_cookie(&request) {
+    if is_safe(request.method())
+        || *request.method() == Method::TRACE
+        || !has_session_cookie(&request)
+    {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -271,8 +302,12 @@ async fn csrf(session: Session, request: Request, next: Next) -> Response {
                 body = Body::from(bytes);
             }
             Err(_) => {
-                return ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The form is too large.")
-                    .into_response()
+                return ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "The form is too large.",
+                )
+                .into_response()
             }
         }
     }
@@ -285,15 +320,26 @@ async fn csrf(session: Session, request: Request, next: Next) -> Response {
     }
     let request = Request::from_parts(parts, body);
     match (expected, provided) {
-        (Some(expected), Some(provided)) if same_token(&expected, &provided) => next.run(request).await,
+        (Some(expected), Some(provided)) if same_token(&expected, &provided) => {
+            next.run(request).await
+        }
         _ => {
             tracing::info!(path = %request.uri().path(), "CSRF token missing or wrong");
             let message = "This form has expired or did not come from this site. Please go back, reload the page and try again.";
             if is_api(&request) {
-                ApiError::new(axum::http::StatusCode::FORBIDDEN, "csrf_failed", "Missing or invalid CSRF token (send it in the X-CSRF-Token header).")
-                    .into_response()
+                ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "Missing or invalid CSRF token (send it in the X-CSRF-Token header).",
+                )
+                .into_response()
             } else {
-                PageError::new(axum::http::StatusCode::FORBIDDEN, "Please try again", message).into_response()
+                PageError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "Please try again",
+                    message,
+                )
+                .into_response()
             }
         }
     }

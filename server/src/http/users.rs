@@ -1,6 +1,10 @@
 //! `/api/users/*`: my profile, and the admin's user directory, role changes and audit log.
 
-use axum::{extract::State, routing::{get, put}, Json, Router};
+use axum::{
+    extract::State,
+    routing::{get, put},
+    Json, Router,
+};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
@@ -31,7 +35,9 @@ async fn me(user: CurrentUser) -> Json<AccountView> {
 }
 
 /// Distinguishes an absent field (keep) from `null` (clear).
-fn some_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn some_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -49,7 +55,14 @@ struct ProfilePatch {
 }
 
 /// Applies a patch to the stored profile, validating every field that is given.
-pub fn apply_patch(current: &UserRow, name: Option<&str>, phone: Option<Option<&str>>, address: Option<Option<&str>>, household: Option<Option<&str>>, preferences: Option<Preferences>) -> Result<ProfileUpdate, ApiError> {
+pub fn apply_patch(
+    current: &UserRow,
+    name: Option<&str>,
+    phone: Option<Option<&str>>,
+    address: Option<Option<&str>>,
+    household: Option<Option<&str>>,
+    preferences: Option<Preferences>,
+) -> Result<ProfileUpdate, ApiError> {
     Ok(ProfileUpdate {
         name: match name {
             Some(n) => validate::name(n)?,
@@ -67,12 +80,19 @@ pub fn apply_patch(current: &UserRow, name: Option<&str>, phone: Option<Option<&
             Some(h) => validate::optional_text("household", h, 200)?,
             None => current.household.clone(),
         },
-        preferences: preferences.unwrap_or(Preferences { email: current.pref_email, sms: current.pref_sms }),
+        preferences: preferences.unwrap_or(Preferences {
+            email: current.pref_email,
+            sms: current.pref_sms,
+        }),
     })
 }
 
 /// `PUT /api/users/me`: name, phone, address, household, contact preferences.
-async fn update_me(State(state): State<AppState>, user: CurrentUser, ApiJson(patch): ApiJson<ProfilePatch>) -> ApiResult<Json<AccountView>> {
+async fn update_me(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> ApiResult<Json<AccountView>> {
     let update = apply_patch(
         &user.row,
         patch.name.as_deref(),
@@ -82,7 +102,10 @@ async fn update_me(State(state): State<AppState>, user: CurrentUser, ApiJson(pat
         patch.preferences,
     )?;
     if update.preferences.sms && update.phone.is_none() {
-        return Err(ApiError { field: Some("phone"), ..ApiError::validation("Text messages need a phone number.") });
+        return Err(ApiError {
+            field: Some("phone"),
+            ..ApiError::validation("Text messages need a phone number.")
+        });
     }
     let row = users::update_profile(&state.db, user.id(), &update).await?;
     Ok(Json(AccountView::from(&row)))
@@ -102,23 +125,41 @@ fn default_limit() -> i64 {
 }
 
 /// `GET /api/users?query=...` (admin): by name, email or paddle number.
-async fn search(State(state): State<AppState>, user: CurrentUser, ApiQuery(q): ApiQuery<SearchQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn search(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     user.require(&[Role::Admin])?;
     if !(1..=200).contains(&q.limit) || q.offset < 0 {
-        return Err(ApiError::bad_request("invalid_query", "limit must be 1 to 200 and offset not negative."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be 1 to 200 and offset not negative.",
+        ));
     }
     if q.query.as_deref().is_some_and(|s| s.chars().count() > 200) {
-        return Err(ApiError::bad_request("invalid_query", "The search text is too long."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "The search text is too long.",
+        ));
     }
     let (rows, total) = users::search(&state.db, q.query.as_deref(), q.limit, q.offset).await?;
     let users: Vec<AccountView> = rows.iter().map(AccountView::from).collect();
-    Ok(Json(json!({ "users": users, "total": total, "limit": q.limit, "offset": q.offset })))
+    Ok(Json(
+        json!({ "users": users, "total": total, "limit": q.limit, "offset": q.offset }),
+    ))
 }
 
 /// `GET /api/users/{id}` (admin).
-async fn by_id(State(state): State<AppState>, user: CurrentUser, ApiPath(id): ApiPath<UserId>) -> ApiResult<Json<AccountView>> {
+async fn by_id(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<UserId>,
+) -> ApiResult<Json<AccountView>> {
     user.require(&[Role::Admin])?;
-    let row = users::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("User"))?;
+    let row = users::by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
     Ok(Json(AccountView::from(&row)))
 }
 
@@ -129,21 +170,34 @@ struct RolesRequest {
 }
 
 /// Changes a user's roles and writes the audit entry in the same transaction.
-pub async fn change_roles(state: &AppState, actor: &CurrentUser, target: UserId, names: &[String]) -> ApiResult<UserRow> {
+pub async fn change_roles(
+    state: &AppState,
+    actor: &CurrentUser,
+    target: UserId,
+    names: &[String],
+) -> ApiResult<UserRow> {
     actor.require(&[Role::Admin])?;
     let mut roles = Vec::new();
     for name in names {
-        roles.push(Role::parse(name).ok_or_else(|| {
-            ApiError { field: Some("roles"), ..ApiError::validation(format!("Unknown role {name:?}; roles are bidder, donor, manager, admin, finance.")) }
+        roles.push(Role::parse(name).ok_or_else(|| ApiError {
+            field: Some("roles"),
+            ..ApiError::validation(format!(
+                "Unknown role {name:?}; roles are bidder, donor, manager, admin, finance."
+            ))
         })?);
     }
     let roles = Roles::new(roles);
     if target == actor.id() && !roles.has(Role::Admin) {
         // Otherwise the last admin could lock everyone out of the admin pages.
-        return Err(ApiError::conflict("cannot_demote_self", "You cannot remove your own admin role; ask another admin."));
+        return Err(ApiError::conflict(
+            "cannot_demote_self",
+            "You cannot remove your own admin role; ask another admin.",
+        ));
     }
     let mut tx = state.db.begin().await?;
-    let before = users::by_id_for_update(&mut *tx, target).await?.ok_or_else(|| ApiError::not_found("User"))?;
+    let before = users::by_id_for_update(&mut *tx, target)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
     let after = users::set_roles(&mut *tx, target, &roles).await?;
     audit::record(
         &mut *tx,
@@ -161,7 +215,12 @@ pub async fn change_roles(state: &AppState, actor: &CurrentUser, target: UserId,
 }
 
 /// `PUT /api/users/{id}/roles {"roles": ["bidder", "donor"]}` (admin, audited).
-async fn set_roles(State(state): State<AppState>, user: CurrentUser, ApiPath(id): ApiPath<UserId>, ApiJson(req): ApiJson<RolesRequest>) -> ApiResult<Json<AccountView>> {
+async fn set_roles(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(req): ApiJson<RolesRequest>,
+) -> ApiResult<Json<AccountView>> {
     let row = change_roles(&state, &user, id, &req.roles).await?;
     Ok(Json(AccountView::from(&row)))
 }
@@ -178,10 +237,17 @@ struct AuditQuery {
 }
 
 /// `GET /api/audit?entityType=user&entityId=u_12` (admin).
-async fn audit_log(State(state): State<AppState>, user: CurrentUser, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn audit_log(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     user.require(&[Role::Admin])?;
     if !(1..=500).contains(&q.limit) || q.offset < 0 {
-        return Err(ApiError::bad_request("invalid_query", "limit must be 1 to 500 and offset not negative."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be 1 to 500 and offset not negative.",
+        ));
     }
     // Entity ids are accepted with any prefix (u_12, a_3, it_7) or bare.
     let entity_id = match q.entity_id.as_deref() {
@@ -193,6 +259,13 @@ async fn audit_log(State(state): State<AppState>, user: CurrentUser, ApiQuery(q)
                 .ok_or_else(|| ApiError::bad_request("invalid_query", "entityId is not an id."))?,
         ),
     };
-    let entries = audit::list(&state.db, q.entity_type.as_deref(), entity_id, q.limit, q.offset).await?;
+    let entries = audit::list(
+        &state.db,
+        q.entity_type.as_deref(),
+        entity_id,
+        q.limit,
+        q.offset,
+    )
+    .await?;
     Ok(Json(json!({ "entries": entries })))
 }

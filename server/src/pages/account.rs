@@ -26,7 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_form).post(login_submit))
         .route("/logout", post(logout))
         .route("/password-reset", get(reset_form).post(reset_submit))
-        .route("/password-reset/confirm", get(reset_confirm_form).post(reset_confirm_submit))
+        .route(
+            "/password-reset/confirm",
+            get(reset_confirm_form).post(reset_confirm_submit),
+        )
         .route("/account", get(account).post(account_submit))
 }
 
@@ -52,21 +55,47 @@ struct RegisterForm {
 
 async fn register_form(ctx: PageCtx) -> Result<Response, PageError> {
     let form = context! { name => "", email => "", pref_email => true, pref_sms => false };
-    ctx.render("register.html", "Register", context! { form => form, errors => (), error => () })
+    ctx.render(
+        "register.html",
+        "Register",
+        context! { form => form, errors => (), error => () },
+    )
 }
 
-async fn register_submit(ctx: PageCtx, PageForm(form): PageForm<RegisterForm>) -> Result<Response, PageError> {
-    let preferences = Preferences { email: checked(&form.pref_email), sms: checked(&form.pref_sms) };
-    let registration = Registration { name: form.name.clone(), email: form.email.clone(), password: form.password, preferences };
+async fn register_submit(
+    ctx: PageCtx,
+    PageForm(form): PageForm<RegisterForm>,
+) -> Result<Response, PageError> {
+    let preferences = Preferences {
+        email: checked(&form.pref_email),
+        sms: checked(&form.pref_sms),
+    };
+    let registration = Registration {
+        name: form.name.clone(),
+        email: form.email.clone(),
+        password: form.password,
+        preferences,
+    };
     match accounts::register(&ctx.state, registration).await {
-        Ok(user) => ctx.render("register_done.html", "Check your email", context! { email => user.email }),
+        Ok(user) => ctx.render(
+            "register_done.html",
+            "Check your email",
+            context! { email => user.email },
+        ),
         Err(err) if err.status.is_client_error() && err.status != StatusCode::TOO_MANY_REQUESTS => {
             let (errors, error) = match (err.field, err.code.as_ref()) {
-                (None, "email_taken") => (Value::from_iter([("email", err.message.to_string())]), None),
+                (None, "email_taken") => {
+                    (Value::from_iter([("email", err.message.to_string())]), None)
+                }
                 _ => field_errors(&err),
             };
             let form = context! { name => form.name, email => form.email, pref_email => preferences.email, pref_sms => preferences.sms };
-            ctx.render_status(StatusCode::UNPROCESSABLE_ENTITY, "register.html", "Register", context! { form => form, errors => errors, error => error })
+            ctx.render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "register.html",
+                "Register",
+                context! { form => form, errors => errors, error => error },
+            )
         }
         Err(err) => Err(err.into()),
     }
@@ -114,7 +143,11 @@ struct NextQuery {
 
 async fn login_form(ctx: PageCtx, Query(q): Query<NextQuery>) -> Result<Response, PageError> {
     let next = safe_next(q.next.as_deref(), "/account");
-    ctx.render("login.html", "Log in", context! { form => context! { email => "" }, error => (), next => next })
+    ctx.render(
+        "login.html",
+        "Log in",
+        context! { form => context! { email => "" }, error => (), next => next },
+    )
 }
 
 #[derive(Deserialize)]
@@ -126,7 +159,10 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login_submit(ctx: PageCtx, PageForm(form): PageForm<LoginForm>) -> Result<Response, PageError> {
+async fn login_submit(
+    ctx: PageCtx,
+    PageForm(form): PageForm<LoginForm>,
+) -> Result<Response, PageError> {
     let next = safe_next(form.next.as_deref(), "/account");
     match accounts::login(&ctx.state, &ctx.session, &form.email, &form.password).await {
         Ok((user, _)) => {
@@ -149,12 +185,24 @@ async fn logout(ctx: PageCtx) -> Result<Response, PageError> {
 }
 
 async fn reset_form(ctx: PageCtx) -> Result<Response, PageError> {
-    ctx.render("password_reset.html", "Reset your password", context! { error => () })
+    ctx.render(
+        "password_reset.html",
+        "Reset your password",
+        context! { error => () },
+    )
 }
 
-async fn reset_submit(ctx: PageCtx, PageForm(form): PageForm<EmailForm>) -> Result<Response, PageError> {
+async fn reset_submit(
+    ctx: PageCtx,
+    PageForm(form): PageForm<EmailForm>,
+) -> Result<Response, PageError> {
     if let Err(err) = crate::domain::validate::email(&form.email) {
-        return ctx.render_status(StatusCode::UNPROCESSABLE_ENTITY, "password_reset.html", "Reset your password", context! { error => err.message });
+        return ctx.render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password_reset.html",
+            "Reset your password",
+            context! { error => err.message },
+        );
     }
     accounts::request_reset(&ctx.state, &form.email).await?;
     ctx.message(
@@ -164,8 +212,15 @@ async fn reset_submit(ctx: PageCtx, PageForm(form): PageForm<EmailForm>) -> Resu
     )
 }
 
-async fn reset_confirm_form(ctx: PageCtx, Query(q): Query<TokenQuery>) -> Result<Response, PageError> {
-    ctx.render("password_reset_confirm.html", "Choose a new password", context! { token => q.token.unwrap_or_default(), errors => (), error => () })
+async fn reset_confirm_form(
+    ctx: PageCtx,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, PageError> {
+    ctx.render(
+        "password_reset_confirm.html",
+        "Choose a new password",
+        context! { token => q.token.unwrap_or_default(), errors => (), error => () },
+    )
 }
 
 #[derive(Deserialize)]
@@ -178,15 +233,30 @@ struct ResetConfirmForm {
     password_confirm: String,
 }
 
-async fn reset_confirm_submit(ctx: PageCtx, PageForm(form): PageForm<ResetConfirmForm>) -> Result<Response, PageError> {
+async fn reset_confirm_submit(
+    ctx: PageCtx,
+    PageForm(form): PageForm<ResetConfirmForm>,
+) -> Result<Response, PageError> {
     let again = |errors: Value, error: Option<String>| {
-        ctx.render_status(StatusCode::UNPROCESSABLE_ENTITY, "password_reset_confirm.html", "Choose a new password", context! { token => &form.token, errors => errors, error => error })
+        ctx.render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password_reset_confirm.html",
+            "Choose a new password",
+            context! { token => &form.token, errors => errors, error => error },
+        )
     };
     if form.password != form.password_confirm {
-        return again(Value::from_iter([("password", "The two passwords are not the same.")]), None);
+        return again(
+            Value::from_iter([("password", "The two passwords are not the same.")]),
+            None,
+        );
     }
     match accounts::confirm_reset(&ctx.state, &form.token, form.password.clone()).await {
-        Ok(_) => ctx.message("Password changed", "Your new password is saved. Please log in with it.", Some(("/login", "Log in"))),
+        Ok(_) => ctx.message(
+            "Password changed",
+            "Your new password is saved. Please log in with it.",
+            Some(("/login", "Log in")),
+        ),
         Err(err) if err.status.is_client_error() && err.status != StatusCode::TOO_MANY_REQUESTS => {
             let (errors, error) = field_errors(&err);
             again(errors, error)
@@ -211,7 +281,11 @@ async fn account(ctx: PageCtx) -> Result<Response, PageError> {
         Err(redirect) => return Ok(redirect),
     };
     let view = AccountView::from(&user.row);
-    ctx.render("account.html", "My account", context! { account => account_value(&view), errors => (), saved => false })
+    ctx.render(
+        "account.html",
+        "My account",
+        context! { account => account_value(&view), errors => (), saved => false },
+    )
 }
 
 #[derive(Deserialize)]
@@ -225,25 +299,47 @@ struct AccountForm {
     pref_sms: Option<String>,
 }
 
-async fn account_submit(ctx: PageCtx, PageForm(form): PageForm<AccountForm>) -> Result<Response, PageError> {
+async fn account_submit(
+    ctx: PageCtx,
+    PageForm(form): PageForm<AccountForm>,
+) -> Result<Response, PageError> {
     let user = match ctx.require_user() {
         Ok(u) => u,
         Err(redirect) => return Ok(redirect),
     };
-    let preferences = Preferences { email: checked(&form.pref_email), sms: checked(&form.pref_sms) };
-    let patch = apply_patch(&user.row, Some(&form.name), Some(form.phone.as_deref()), Some(form.address.as_deref()), Some(form.household.as_deref()), Some(preferences))
-        .and_then(|p| {
-            if p.preferences.sms && p.phone.is_none() {
-                Err(ApiError { field: Some("phone"), ..ApiError::validation("Text messages need a phone number.") })
-            } else {
-                Ok(p)
-            }
-        });
+    let preferences = Preferences {
+        email: checked(&form.pref_email),
+        sms: checked(&form.pref_sms),
+    };
+    let patch = apply_patch(
+        &user.row,
+        Some(&form.name),
+        Some(form.phone.as_deref()),
+        Some(form.address.as_deref()),
+        Some(form.household.as_deref()),
+        Some(preferences),
+    )
+    .and_then(|p| {
+        if p.preferences.sms && p.phone.is_none() {
+            Err(ApiError {
+                field: Some("phone"),
+                ..ApiError::validation("Text messages need a phone number.")
+            })
+        } else {
+            Ok(p)
+        }
+    });
     match patch {
         Ok(update) => {
-            let row = users::update_profile(&ctx.state.db, user.id(), &update).await.map_err(ApiError::from)?;
+            let row = users::update_profile(&ctx.state.db, user.id(), &update)
+                .await
+                .map_err(ApiError::from)?;
             let view = AccountView::from(&row);
-            ctx.render("account.html", "My account", context! { account => account_value(&view), errors => (), saved => true })
+            ctx.render(
+                "account.html",
+                "My account",
+                context! { account => account_value(&view), errors => (), saved => true },
+            )
         }
         Err(err) => {
             let (errors, _) = field_errors(&err);
@@ -254,7 +350,12 @@ async fn account_submit(ctx: PageCtx, PageForm(form): PageForm<AccountForm>) -> 
             view.address = form.address;
             view.household = form.household;
             view.preferences = preferences;
-            ctx.render_status(StatusCode::UNPROCESSABLE_ENTITY, "account.html", "My account", context! { account => account_value(&view), errors => errors, saved => false })
+            ctx.render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "account.html",
+                "My account",
+                context! { account => account_value(&view), errors => errors, saved => false },
+            )
         }
     }
 }

@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
 
 fn require_admin(ctx: &PageCtx) -> Result<(), Response> {
     let user = ctx.require_user()?;
-    user.require(&[Role::Admin]).map_err(|e| PageError::from(e).into_response())
+    user.require(&[Role::Admin])
+        .map_err(|e| PageError::from(e).into_response())
 }
 
 #[derive(Deserialize)]
@@ -41,49 +42,95 @@ async fn user_list(ctx: PageCtx, Query(q): Query<SearchQuery>) -> Result<Respons
     }
     let query = q.query.unwrap_or_default();
     let query: String = query.chars().take(200).collect();
-    let (rows, total) = users::search(&ctx.state.db, Some(&query), 200, 0).await.map_err(ApiError::from)?;
+    let (rows, total) = users::search(&ctx.state.db, Some(&query), 200, 0)
+        .await
+        .map_err(ApiError::from)?;
     let list: Vec<Value> = rows
         .iter()
         .map(|u| context! { id => u.user_id().to_string(), name => &u.name, email => &u.email, roles => u.roles().as_strings(), verified => u.verified(), paddle_number => u.paddle_number })
         .collect();
-    let all_roles: Vec<Value> = Role::ALL.iter().map(|r| context! { value => r.as_str(), label => r.label() }).collect();
-    ctx.render("admin/users.html", "Users", context! { query => query, users => list, all_roles => all_roles, total => total })
+    let all_roles: Vec<Value> = Role::ALL
+        .iter()
+        .map(|r| context! { value => r.as_str(), label => r.label() })
+        .collect();
+    ctx.render(
+        "admin/users.html",
+        "Users",
+        context! { query => query, users => list, all_roles => all_roles, total => total },
+    )
 }
 
 /// The roles form posts one `roles` field per checked box, which serde_urlencoded cannot
 /// collect into a list, so the body is read by hand.
-async fn roles_submit(ctx: PageCtx, Path(id): Path<String>, body: Bytes) -> Result<Response, PageError> {
+async fn roles_submit(
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
     if let Err(response) = require_admin(&ctx) {
         return Ok(response);
     }
-    let id: UserId = id.parse().map_err(|_| PageError::from(ApiError::not_found("User")))?;
+    let id: UserId = id
+        .parse()
+        .map_err(|_| PageError::from(ApiError::not_found("User")))?;
     let roles: Vec<String> = url::form_urlencoded::parse(&body)
         .filter(|(k, _)| k == "roles")
         .map(|(_, v)| v.into_owned())
         .collect();
-    let actor = ctx.user.as_ref().ok_or_else(|| PageError::from(ApiError::unauthenticated()))?;
-    let query: Option<String> = url::form_urlencoded::parse(&body).find(|(k, _)| k == "query").map(|(_, v)| v.into_owned());
+    let actor = ctx
+        .user
+        .as_ref()
+        .ok_or_else(|| PageError::from(ApiError::unauthenticated()))?;
+    let query: Option<String> = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "query")
+        .map(|(_, v)| v.into_owned());
     match change_roles(&ctx.state, actor, id, &roles).await {
-        Ok(row) => ctx.set_flash(&format!("Roles of {} saved: {}.", row.name, row.roles().iter().map(|r| r.label()).collect::<Vec<_>>().join(", "))).await,
+        Ok(row) => {
+            ctx.set_flash(&format!(
+                "Roles of {} saved: {}.",
+                row.name,
+                row.roles()
+                    .iter()
+                    .map(|r| r.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .await
+        }
         Err(err) if err.status.is_client_error() => ctx.set_flash(&err.message).await,
         Err(err) => return Err(err.into()),
     }
-    Ok(Redirect::to(&format!("/admin/users?query={}", urlencode(query.as_deref().unwrap_or("")))).into_response())
+    Ok(Redirect::to(&format!(
+        "/admin/users?query={}",
+        urlencode(query.as_deref().unwrap_or(""))
+    ))
+    .into_response())
 }
 
 async fn audit_page(ctx: PageCtx) -> Result<Response, PageError> {
     if let Err(response) = require_admin(&ctx) {
         return Ok(response);
     }
-    let entries = audit::list(&ctx.state.db, None, None, 200, 0).await.map_err(ApiError::from)?;
-    let pretty = |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| serde_json::to_string_pretty(v).ok());
+    let entries = audit::list(&ctx.state.db, None, None, 200, 0)
+        .await
+        .map_err(ApiError::from)?;
+    let pretty = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .and_then(|v| serde_json::to_string_pretty(v).ok())
+    };
     let list: Vec<Value> = entries
         .iter()
-        .map(|e| context! {
-            id => e.id, created_at => e.created_at.to_rfc3339(), actor_name => &e.actor_name,
-            action => &e.action, entity_type => &e.entity_type, entity_id => e.entity_id,
-            before => pretty(&e.before), after => pretty(&e.after),
+        .map(|e| {
+            context! {
+                id => e.id, created_at => e.created_at.to_rfc3339(), actor_name => &e.actor_name,
+                action => &e.action, entity_type => &e.entity_type, entity_id => e.entity_id,
+                before => pretty(&e.before), after => pretty(&e.after),
+            }
         })
         .collect();
-    ctx.render("admin/audit.html", "Audit log", context! { entries => list })
+    ctx.render(
+        "admin/audit.html",
+        "Audit log",
+        context! { entries => list },
+    )
 }

@@ -20,7 +20,11 @@ pub struct PageError {
 
 impl PageError {
     pub fn new(status: StatusCode, heading: &str, message: &str) -> PageError {
-        PageError { status, heading: heading.into(), message: message.into() }
+        PageError {
+            status,
+            heading: heading.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -51,7 +55,11 @@ impl From<ApiError> for PageError {
     }
 }
 
-pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn render_error_pages(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let response = next.run(request).await;
     let Some(Unrendered(err)) = response.extensions().get::<Unrendered>().cloned() else {
         return response;
@@ -66,12 +74,20 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
         Ok(html) => (err.status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering error page");
-            (err.status, Html(format!("<!doctype html><title>{0}</title><h1>{0}</h1>", err.status))).into_response()
+            (
+                err.status,
+                Html(format!(
+                    "<!doctype html><title>{0}</title><h1>{0}</h1>",
+                    err.status
+                )),
+            )
+                .into_response()
         }
     };
     if let Some(v) = retry_after {
         page.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    page.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    page.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     page
 }

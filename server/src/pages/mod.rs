@@ -51,7 +51,11 @@ impl Display {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix(&format!("{DISPLAY_COOKIE}=")).map(str::to_string))
+            .find_map(|c| {
+                c.trim()
+                    .strip_prefix(&format!("{DISPLAY_COOKIE}="))
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
         Display {
             large_text: value.split('.').any(|p| p == "large"),
@@ -89,8 +93,18 @@ impl FromRequestParts<AppState> for PageCtx {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let session = Session::from_request_parts(parts, state)
             .await
-            .map_err(|_| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Sorry, something went wrong", "Sessions are not available."))?;
-        let user = <CurrentUser as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+            .map_err(|_| {
+                PageError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sorry, something went wrong",
+                    "Sessions are not available.",
+                )
+            })?;
+        let user =
+            <CurrentUser as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(
+                parts, state,
+            )
+            .await?;
         let csrf = csrf_token(&session).await?;
         let flash: Option<String> = session.remove(FLASH_KEY).await.ok().flatten();
         Ok(PageCtx {
@@ -130,7 +144,13 @@ impl PageCtx {
         self.render_status(StatusCode::OK, template, title, extra)
     }
 
-    pub fn render_status(&self, status: StatusCode, template: &str, title: &str, extra: Value) -> Result<Response, PageError> {
+    pub fn render_status(
+        &self,
+        status: StatusCode,
+        template: &str,
+        title: &str,
+        extra: Value,
+    ) -> Result<Response, PageError> {
         let ctx = context! {
             title => title,
             user => self.user_value(),
@@ -143,18 +163,33 @@ impl PageCtx {
         };
         let html = self.state.templates.render(template, ctx).map_err(|e| {
             tracing::error!(error = %e, template, "rendering page");
-            PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Sorry, something went wrong", "This page could not be shown.")
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sorry, something went wrong",
+                "This page could not be shown.",
+            )
         })?;
         let mut response = (status, Html(html)).into_response();
         // Pages carry personal data and CSRF tokens: never store them in shared caches.
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
     }
 
     /// A simple message page.
-    pub fn message(&self, heading: &str, message: &str, link: Option<(&str, &str)>) -> Result<Response, PageError> {
+    pub fn message(
+        &self,
+        heading: &str,
+        message: &str,
+        link: Option<(&str, &str)>,
+    ) -> Result<Response, PageError> {
         let link = link.map(|(href, label)| context! { href => href, label => label });
-        self.render("message.html", heading, context! { heading => heading, message => message, link => link })
+        self.render(
+            "message.html",
+            heading,
+            context! { heading => heading, message => message, link => link },
+        )
     }
 
     pub async fn set_flash(&self, message: &str) {
@@ -163,7 +198,9 @@ impl PageCtx {
 
     /// The signed-in user, or a redirect to the login page that comes back here.
     pub fn require_user(&self) -> Result<&CurrentUser, Response> {
-        self.user.as_ref().ok_or_else(|| Redirect::to(&format!("/login?next={}", urlencode(&self.path))).into_response())
+        self.user.as_ref().ok_or_else(|| {
+            Redirect::to(&format!("/login?next={}", urlencode(&self.path))).into_response()
+        })
     }
 }
 
@@ -174,7 +211,14 @@ pub fn urlencode(text: &str) -> String {
 /// Only same-site relative paths are followed after login, never `//evil.example`.
 pub fn safe_next(next: Option<&str>, default: &str) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && n.len() < 500 => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() < 500 =>
+        {
+            n.to_string()
+        }
         _ => default.to_string(),
     }
 }
@@ -186,7 +230,11 @@ pub struct PageForm<T>(pub T);
 
 impl From<FormRejection> for PageError {
     fn from(_: FormRejection) -> PageError {
-        PageError::new(StatusCode::BAD_REQUEST, "That did not work", "The form could not be read. Please go back and try again.")
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            "The form could not be read. Please go back and try again.",
+        )
     }
 }
 
@@ -196,7 +244,9 @@ pub fn checked(value: &Option<String>) -> bool {
 
 async fn home(ctx: PageCtx) -> Result<Response, PageError> {
     let now = ctx.state.now();
-    let auction = auctions::current(&ctx.state.db, now).await.map_err(crate::http::error::ApiError::from)?;
+    let auction = auctions::current(&ctx.state.db, now)
+        .await
+        .map_err(crate::http::error::ApiError::from)?;
     let auction = auction.map(|row| {
         let state = row.state_at(now);
         let calendar = row.calendar();
@@ -213,7 +263,11 @@ async fn home(ctx: PageCtx) -> Result<Response, PageError> {
         }
     });
     let title = auction.as_ref().map(|_| "Welcome").unwrap_or("Welcome");
-    ctx.render("home.html", title, context! { auction => auction, server_time => now.to_rfc3339() })
+    ctx.render(
+        "home.html",
+        title,
+        context! { auction => auction, server_time => now.to_rfc3339() },
+    )
 }
 
 #[derive(Deserialize)]
@@ -236,8 +290,14 @@ async fn display(headers: HeaderMap, PageForm(form): PageForm<DisplayForm>) -> R
             display.high_contrast = checked(&form.high_contrast);
         }
     }
-    let cookie = format!("{DISPLAY_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", display.cookie_value());
-    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    let cookie = format!(
+        "{DISPLAY_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        display.cookie_value()
+    );
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
     let mut response = if wants_json {
         axum::Json(serde_json::json!({ "large_text": display.large_text, "high_contrast": display.high_contrast })).into_response()
     } else {
@@ -265,8 +325,14 @@ mod tests {
     #[test]
     fn display_cookie_round_trip() {
         let mut headers = HeaderMap::new();
-        let d = Display { large_text: true, high_contrast: false };
-        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("a=b; {DISPLAY_COOKIE}={}", d.cookie_value())).unwrap());
+        let d = Display {
+            large_text: true,
+            high_contrast: false,
+        };
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {DISPLAY_COOKIE}={}", d.cookie_value())).unwrap(),
+        );
         let back = Display::from_headers(&headers);
         assert!(back.large_text && !back.high_contrast);
     }

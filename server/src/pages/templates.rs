@@ -14,7 +14,10 @@ pub struct Templates {
 impl Templates {
     pub fn load(dir: &Path) -> anyhow::Result<Templates> {
         if !dir.join("base.html").is_file() {
-            anyhow::bail!("templates not found in {} (set TEMPLATE_DIR)", dir.display());
+            anyhow::bail!(
+                "templates not found in {} (set TEMPLATE_DIR)",
+                dir.display()
+            );
         }
         let mut env = Environment::new();
         env.set_loader(path_loader(dir));
@@ -31,7 +34,8 @@ impl Templates {
         env.add_filter("datetime", datetime);
         // Fail at start, not on the first visitor, when a template does not parse.
         for name in ["base.html", "error.html"] {
-            env.get_template(name).with_context(|| format!("loading template {name}"))?;
+            env.get_template(name)
+                .with_context(|| format!("loading template {name}"))?;
         }
         Ok(Templates { env })
     }
@@ -59,7 +63,10 @@ fn money(cents: i64) -> String {
 /// RFC 3339 text → `Saturday, May 3, 2026, 6:00 PM UTC`. Scripts may localise it further.
 fn datetime(value: String) -> String {
     match DateTime::parse_from_rfc3339(&value) {
-        Ok(t) => t.with_timezone(&Utc).format("%A, %B %-d, %Y, %-I:%M %p UTC").to_string(),
+        Ok(t) => t
+            .with_timezone(&Utc)
+            .format("%A, %B %-d, %Y, %-I:%M %p UTC")
+            .to_string(),
         Err(_) => value,
     }
 }
@@ -78,7 +85,10 @@ mod tests {
 
     #[test]
     fn datetime_reads_well() {
-        assert_eq!(datetime("2026-05-03T18:00:00Z".into()), "Sunday, May 3, 2026, 6:00 PM UTC");
+        assert_eq!(
+            datetime("2026-05-03T18:00:00Z".into()),
+            "Sunday, May 3, 2026, 6:00 PM UTC"
+        );
         assert_eq!(datetime("garbage".into()), "garbage");
     }
 }

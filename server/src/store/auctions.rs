@@ -47,7 +47,8 @@ impl AuctionRow {
 
     /// The state at `now`: a manager's override when one is set, else the calendar's.
     pub fn state_at(&self, now: DateTime<Utc>) -> AuctionState {
-        self.override_state().unwrap_or_else(|| self.calendar().state_at(now))
+        self.override_state()
+            .unwrap_or_else(|| self.calendar().state_at(now))
     }
 
     pub fn stored_state(&self) -> AuctionState {
@@ -69,7 +70,11 @@ pub struct AuctionFields {
     pub hard_close_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, f: &AuctionFields, state: AuctionState) -> sqlx::Result<Option<AuctionRow>> {
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    f: &AuctionFields,
+    state: AuctionState,
+) -> sqlx::Result<Option<AuctionRow>> {
     let c = &f.calendar;
     sqlx::query_as(&format!(
         "INSERT INTO auctions (year, name, registration_open_at, catalog_publish_at, bidding_open_at,
@@ -95,7 +100,12 @@ pub async fn insert(db: impl PgExecutor<'_>, f: &AuctionFields, state: AuctionSt
     .await
 }
 
-pub async fn update(db: impl PgExecutor<'_>, id: AuctionId, f: &AuctionFields, state: AuctionState) -> sqlx::Result<AuctionRow> {
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    id: AuctionId,
+    f: &AuctionFields,
+    state: AuctionState,
+) -> sqlx::Result<AuctionRow> {
     let c = &f.calendar;
     sqlx::query_as(&format!(
         "UPDATE auctions SET year = $2, name = $3, registration_open_at = $4, catalog_publish_at = $5,
@@ -129,16 +139,24 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: AuctionId) -> sqlx::Result<Optio
         .await
 }
 
-pub async fn by_id_for_update(db: impl PgExecutor<'_>, id: AuctionId) -> sqlx::Result<Option<AuctionRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM auctions WHERE id = $1 FOR UPDATE"))
-        .bind(id.0)
-        .fetch_optional(db)
-        .await
+pub async fn by_id_for_update(
+    db: impl PgExecutor<'_>,
+    id: AuctionId,
+) -> sqlx::Result<Option<AuctionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM auctions WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(db)
+    .await
 }
 
 /// The current auction: the latest one whose registration has opened; before any has, the
 /// next one to open. Drafts that have not reached their registration date come second.
-pub async fn current(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<Option<AuctionRow>> {
+pub async fn current(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<AuctionRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM auctions
           ORDER BY (registration_open_at <= $1) DESC,
@@ -152,12 +170,19 @@ pub async fn current(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Resul
 }
 
 pub async fn all(db: &PgPool) -> sqlx::Result<Vec<AuctionRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM auctions ORDER BY year DESC"))
-        .fetch_all(db)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM auctions ORDER BY year DESC"
+    ))
+    .fetch_all(db)
+    .await
 }
 
-pub async fn set_state(db: impl PgExecutor<'_>, id: AuctionId, state: AuctionState, state_override: Option<AuctionState>) -> sqlx::Result<AuctionRow> {
+pub async fn set_state(
+    db: impl PgExecutor<'_>,
+    id: AuctionId,
+    state: AuctionState,
+    state_override: Option<AuctionState>,
+) -> sqlx::Result<AuctionRow> {
     sqlx::query_as(&format!(
         "UPDATE auctions SET state = $2, state_override = $3, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -170,7 +195,10 @@ pub async fn set_state(db: impl PgExecutor<'_>, id: AuctionId, state: AuctionSta
 
 /// Persists the calendar's state where it changed; returns the auctions that moved, with
 /// their old state. Guarded by the old state so two nodes flipping at once write once.
-pub async fn persist_calendar_states(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Vec<(AuctionRow, AuctionState)>> {
+pub async fn persist_calendar_states(
+    db: &PgPool,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<(AuctionRow, AuctionState)>> {
     let mut moved = Vec::new();
     for row in all(db).await? {
         let due = row.state_at(now);

@@ -1,7 +1,7 @@
 //! sqlx queries, grouped by table family. Nothing here knows about HTTP.
 
-pub mod audit;
 pub mod auctions;
+pub mod audit;
 pub mod tokens;
 pub mod users;
 
@@ -15,11 +15,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
     use anyhow::Context;
     use sqlx::migrate::MigrateDatabase;
-    if !sqlx::Postgres::database_exists(database_url).await.context("checking the database exists")? {
+    if !sqlx::Postgres::database_exists(database_url)
+        .await
+        .context("checking the database exists")?
+    {
         tracing::info!("creating database");
         // Two processes starting at once may race to create it; the loser's error is harmless.
         if let Err(e) = sqlx::Postgres::create_database(database_url).await {
-            if !sqlx::Postgres::database_exists(database_url).await.unwrap_or(false) {
+            if !sqlx::Postgres::database_exists(database_url)
+                .await
+                .unwrap_or(false)
+            {
                 return Err(e).context("creating the database");
             }
         }

@@ -36,7 +36,12 @@ fn hash(token: &str) -> Vec<u8> {
 }
 
 /// A new random token (256 bits, URL-safe) for `user`; returns the raw token for the email.
-pub async fn issue(db: impl PgExecutor<'_>, user: UserId, purpose: Purpose, now: DateTime<Utc>) -> sqlx::Result<String> {
+pub async fn issue(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> sqlx::Result<String> {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
@@ -59,7 +64,12 @@ pub enum Redeemed {
 }
 
 /// Marks the token used and returns its user. A token works once, before it expires.
-pub async fn redeem(db: impl PgExecutor<'_>, token: &str, purpose: Purpose, now: DateTime<Utc>) -> sqlx::Result<Redeemed> {
+pub async fn redeem(
+    db: impl PgExecutor<'_>,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Redeemed> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(Redeemed::Unknown);
     }

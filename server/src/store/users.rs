@@ -67,7 +67,10 @@ impl From<&UserRow> for AccountView {
             phone: u.phone.clone(),
             address: u.address.clone(),
             household: u.household.clone(),
-            preferences: Preferences { email: u.pref_email, sms: u.pref_sms },
+            preferences: Preferences {
+                email: u.pref_email,
+                sms: u.pref_sms,
+            },
             roles: u.roles().as_strings(),
             verified: u.verified(),
             paddle_number: u.paddle_number,
@@ -115,11 +118,16 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<U
 }
 
 /// Locks the row for the rest of the transaction (role changes read before they write).
-pub async fn by_id_for_update(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"))
-        .bind(id.0)
-        .fetch_optional(db)
-        .await
+pub async fn by_id_for_update(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
@@ -130,11 +138,20 @@ pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Opti
 }
 
 /// Admin search by name, email or paddle number; newest first.
-pub async fn search(db: &PgPool, query: Option<&str>, limit: i64, offset: i64) -> sqlx::Result<(Vec<UserRow>, i64)> {
-    let pattern = query
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+pub async fn search(
+    db: &PgPool,
+    query: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<UserRow>, i64)> {
+    let pattern = query.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
     let paddle: Option<i32> = query.and_then(|q| q.trim().parse().ok());
     let filter = "($1::text IS NULL OR name ILIKE $1 OR email ILIKE $1 OR paddle_number = $2)";
     let rows = sqlx::query_as(&format!(
@@ -162,7 +179,11 @@ pub struct ProfileUpdate {
     pub preferences: Preferences,
 }
 
-pub async fn update_profile(db: impl PgExecutor<'_>, id: UserId, p: &ProfileUpdate) -> sqlx::Result<UserRow> {
+pub async fn update_profile(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    p: &ProfileUpdate,
+) -> sqlx::Result<UserRow> {
     sqlx::query_as(&format!(
         "UPDATE users SET name = $2, phone = $3, address = $4, household = $5,
                 pref_email = $6, pref_sms = $7, updated_at = now()
@@ -179,7 +200,11 @@ pub async fn update_profile(db: impl PgExecutor<'_>, id: UserId, p: &ProfileUpda
     .await
 }
 
-pub async fn set_roles(db: impl PgExecutor<'_>, id: UserId, roles: &Roles) -> sqlx::Result<UserRow> {
+pub async fn set_roles(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    roles: &Roles,
+) -> sqlx::Result<UserRow> {
     sqlx::query_as(&format!(
         "UPDATE users SET roles = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))

@@ -42,13 +42,25 @@ impl TestApp {
         std::fs::create_dir_all(&dir).unwrap();
         let mut config = Config::for_tests("unused://", &dir);
         // Tests make many requests from one address; the rate-limit tests lower these.
-        config.rate_limits = RateLimitConfig { auth_per_ip: 10_000, auth_per_account: 10_000, write_per_ip: 100_000, write_per_account: 100_000 };
+        config.rate_limits = RateLimitConfig {
+            auth_per_ip: 10_000,
+            auth_per_account: 10_000,
+            write_per_ip: 100_000,
+            write_per_account: 100_000,
+        };
         tweak(&mut config);
-        let app = Application::build_with_pool(config, db.clone()).await.expect("app builds");
+        let app = Application::build_with_pool(config, db.clone())
+            .await
+            .expect("app builds");
         let port = app.port();
         let state = app.state().clone();
         tokio::spawn(app.run(false));
-        TestApp { base: format!("http://127.0.0.1:{port}"), db, dir, state }
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            db,
+            dir,
+            state,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -57,7 +69,11 @@ impl TestApp {
 
     pub fn browser(&self) -> Browser {
         Browser {
-            client: Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            client: Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             base: self.base.clone(),
             csrf: None,
             token: None,
@@ -66,7 +82,15 @@ impl TestApp {
 
     /// A client that sends no cookies (an API client or a stranger).
     pub fn anonymous(&self) -> Browser {
-        Browser { client: Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(), base: self.base.clone(), csrf: None, token: None }
+        Browser {
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+            csrf: None,
+            token: None,
+        }
     }
 
     /// Creates a verified account with the given roles directly (as `auuction user add` does).
@@ -74,7 +98,17 @@ impl TestApp {
         let hash = passwords::hash(PASSWORD.to_string()).await.unwrap();
         let row = users::insert(
             &self.db,
-            users::NewUser { email, name: &format!("User {email}"), password_hash: &hash, roles: &Roles::new(roles.to_vec()), preferences: users::Preferences { email: true, sms: false }, verified: true },
+            users::NewUser {
+                email,
+                name: &format!("User {email}"),
+                password_hash: &hash,
+                roles: &Roles::new(roles.to_vec()),
+                preferences: users::Preferences {
+                    email: true,
+                    sms: false,
+                },
+                verified: true,
+            },
         )
         .await
         .unwrap()
@@ -93,17 +127,20 @@ impl TestApp {
 
     /// All emails written for `to`, oldest first, as raw text.
     pub fn emails_to(&self, to: &str) -> Vec<String> {
-        let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(self.dir.join("mail"))
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter_map(|e| {
-                        let text = std::fs::read_to_string(e.path()).ok()?;
-                        let modified = e.metadata().ok()?.modified().ok()?;
-                        text.lines().any(|l| l.starts_with("To:") && l.contains(to)).then_some((modified, text))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut mails: Vec<(std::time::SystemTime, String)> =
+            std::fs::read_dir(self.dir.join("mail"))
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .filter_map(|e| {
+                            let text = std::fs::read_to_string(e.path()).ok()?;
+                            let modified = e.metadata().ok()?.modified().ok()?;
+                            text.lines()
+                                .any(|l| l.starts_with("To:") && l.contains(to))
+                                .then_some((modified, text))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
         mails.sort_by_key(|(t, _)| *t);
         mails.into_iter().map(|(_, t)| t).collect()
     }
@@ -113,8 +150,14 @@ impl TestApp {
         let mails = self.emails_to(to);
         let mail = mails.last().unwrap_or_else(|| panic!("no email to {to}"));
         let marker = format!("{path}?token=");
-        let start = mail.find(&marker).unwrap_or_else(|| panic!("no {marker} link in:\n{mail}")) + marker.len();
-        mail[start..].chars().take_while(|c| c.is_ascii_hexdigit()).collect()
+        let start = mail
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {marker} link in:\n{mail}"))
+            + marker.len();
+        mail[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect()
     }
 }
 
@@ -135,28 +178,55 @@ impl Browser {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.with_auth(self.client.get(self.url(path))).send().await.unwrap()
+        self.with_auth(self.client.get(self.url(path)))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.with_auth(self.client.post(self.url(path))).json(&body).send().await.unwrap()
+        self.with_auth(self.client.post(self.url(path)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Response {
-        self.with_auth(self.client.put(self.url(path))).json(&body).send().await.unwrap()
+        self.with_auth(self.client.put(self.url(path)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Response {
-        self.with_auth(self.client.post(self.url(path))).header(header::CONTENT_TYPE, content_type).body(body).send().await.unwrap()
+        self.with_auth(self.client.post(self.url(path)))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        self.client.post(self.url(path)).form(fields).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Logs in through the API; keeps the CSRF token for later cookie writes.
     pub async fn login(&mut self, email: &str, password: &str) -> (StatusCode, Value) {
-        let r = self.client.post(self.url("/api/auth/login")).json(&json!({ "email": email, "password": password })).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
         let status = r.status();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         if status == StatusCode::OK {
@@ -167,7 +237,15 @@ impl Browser {
 
     /// The CSRF token a page embeds in its `<meta>`.
     pub async fn page_csrf(&self, path: &str) -> String {
-        let html = self.client.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        let html = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let marker = "name=\"csrf-token\" content=\"";
         let start = html.find(marker).expect("page has a csrf meta") + marker.len();
         html[start..].chars().take_while(|c| *c != '"').collect()
@@ -180,7 +258,10 @@ pub async fn assert_error(r: Response, status: u16, code: &str) -> Value {
     let body: Value = r.json().await.unwrap_or(Value::Null);
     assert_eq!(got, status, "unexpected status; body: {body}");
     assert_eq!(body["error"], code, "unexpected error code; body: {body}");
-    assert!(body["message"].as_str().is_some_and(|m| m.len() > 5), "error needs a message: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.len() > 5),
+        "error needs a message: {body}"
+    );
     body
 }
 
