@@ -278,7 +278,7 @@ fn account_value(view: &AccountView) -> Value {
 async fn account(ctx: PageCtx) -> Result<Response, PageError> {
     let user = match ctx.require_user() {
         Ok(u) => u,
-        Err(redirect) => return Ok(redirect),
+        Err(redirect) => return Ok(redirect.into_response()),
     };
     let view = AccountView::from(&user.row);
     ctx.render(
@@ -305,7 +305,7 @@ async fn account_submit(
 ) -> Result<Response, PageError> {
     let user = match ctx.require_user() {
         Ok(u) => u,
-        Err(redirect) => return Ok(redirect),
+        Err(redirect) => return Ok(redirect.into_response()),
     };
     let preferences = Preferences {
         email: checked(&form.pref_email),

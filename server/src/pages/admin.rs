@@ -25,20 +25,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit_page))
 }
 
-fn require_admin(ctx: &PageCtx) -> Result<(), Response> {
-    let user = ctx.require_user()?;
-    user.require(&[Role::Admin])
-        .map_err(|e| PageError::from(e).into_response())
-}
-
 #[derive(Deserialize)]
 struct SearchQuery {
     query: Option<String>,
 }
 
 async fn user_list(ctx: PageCtx, Query(q): Query<SearchQuery>) -> Result<Response, PageError> {
-    if let Err(response) = require_admin(&ctx) {
-        return Ok(response);
+    if let Err(denied) = ctx.require_role(&[Role::Admin]) {
+        return Ok(denied.into_response());
     }
     let query = q.query.unwrap_or_default();
     let query: String = query.chars().take(200).collect();
@@ -67,8 +61,8 @@ async fn roles_submit(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if let Err(response) = require_admin(&ctx) {
-        return Ok(response);
+    if let Err(denied) = ctx.require_role(&[Role::Admin]) {
+        return Ok(denied.into_response());
     }
     let id: UserId = id
         .parse()
@@ -108,8 +102,8 @@ async fn roles_submit(
 }
 
 async fn audit_page(ctx: PageCtx) -> Result<Response, PageError> {
-    if let Err(response) = require_admin(&ctx) {
-        return Ok(response);
+    if let Err(denied) = ctx.require_role(&[Role::Admin]) {
+        return Ok(denied.into_response());
     }
     let entries = audit::list(&ctx.state.db, None, None, 200, 0)
         .await

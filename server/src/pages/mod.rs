@@ -197,10 +197,33 @@ impl PageCtx {
     }
 
     /// The signed-in user, or a redirect to the login page that comes back here.
-    pub fn require_user(&self) -> Result<&CurrentUser, Response> {
-        self.user.as_ref().ok_or_else(|| {
-            Redirect::to(&format!("/login?next={}", urlencode(&self.path))).into_response()
-        })
+    pub fn require_user(&self) -> Result<&CurrentUser, Redirect> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| Redirect::to(&format!("/login?next={}", urlencode(&self.path))))
+    }
+
+    /// The signed-in user holding one of `roles`: else the login page, or a 403 page.
+    pub fn require_role(&self, roles: &[crate::domain::Role]) -> Result<&CurrentUser, Denied> {
+        let user = self.require_user().map_err(Denied::Login)?;
+        user.require(roles)
+            .map_err(|e| Denied::Forbidden(e.into()))?;
+        Ok(user)
+    }
+}
+
+/// Why a page was not shown: not logged in, or not allowed.
+pub enum Denied {
+    Login(Redirect),
+    Forbidden(PageError),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Login(redirect) => redirect.into_response(),
+            Denied::Forbidden(err) => err.into_response(),
+        }
     }
 }
 

@@ -75,7 +75,9 @@ pub async fn redeem(
     }
     // One statement: the UPDATE only succeeds for an unused, unexpired token, so two
     // concurrent redemptions cannot both succeed.
-    let row: Option<(i64, Option<DateTime<Utc>>, DateTime<Utc>, bool)> = sqlx::query_as(
+    // (user id, used at, expires at, redeemed now)
+    type Found = (i64, Option<DateTime<Utc>>, DateTime<Utc>, bool);
+    let row: Option<Found> = sqlx::query_as(
         "WITH t AS (SELECT id, user_id, used_at, expires_at FROM email_tokens
                      WHERE token_hash = $1 AND purpose = $2 FOR UPDATE),
               u AS (UPDATE email_tokens e SET used_at = $3 FROM t
