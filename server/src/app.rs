@@ -13,11 +13,13 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::{
     clock::{Clock, SystemClock},
     config::Config,
+    engine::{Engine, EngineTasks},
     http,
     mail::Mailer,
     metrics::Metrics,
     pages::templates::Templates,
     scheduler,
+    ws::hub::Hub,
 };
 
 /// Everything a handler needs, cheap to clone (every field is an Arc or a pool handle).
@@ -31,6 +33,8 @@ pub struct AppState {
     pub sessions: PostgresStore,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The bid engine: sharded books, journal, fan-out hub.
+    pub engine: Engine,
     /// Cancelled when the server shuts down; long-lived tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -46,6 +50,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    engine_tasks: EngineTasks,
 }
 
 impl Application {
@@ -58,16 +63,12 @@ impl Application {
     /// Builds the app on an existing pool (tests hand in a fresh database) and binds
     /// `config.bind`; port 0 picks a free port, see [`Application::port`].
     pub async fn build_with_pool(config: Config, db: PgPool) -> anyhow::Result<Application> {
-        let state = build_state(config, db).await?;
+        let (state, engine_tasks) = build_state(config, db).await?;
         let listener = TcpListener::bind(state.config.bind)
             .await
             .with_context(|| format!("binding {}", state.config.bind))?;
         let router = router(state.clone());
-        Ok(Application {
-            listener,
-            router,
-            state,
-        })
+        Ok(Application { listener, router, state, engine_tasks })
     }
 
     pub fn port(&self) -> u16 {
@@ -99,7 +100,8 @@ impl Application {
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await
             .context("serving")?;
-        for task in background {
+        // The shards stop taking commands; each journal commits what it already has.
+        for task in background.into_iter().chain(self.engine_tasks.0) {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         tracing::info!("stopped");
@@ -107,7 +109,7 @@ impl Application {
     }
 }
 
-async fn build_state(config: Config, db: PgPool) -> anyhow::Result<AppState> {
+async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, EngineTasks)> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.media_dir)
         .with_context(|| format!("creating MEDIA_DIR {}", config.media_dir.display()))?;
@@ -118,17 +120,22 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<AppState> {
     )?;
     let templates = Templates::load(&config.template_dir)?;
     let sessions = PostgresStore::new(db.clone());
-    Ok(AppState {
+    let shutdown = CancellationToken::new();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (engine, engine_tasks) = Engine::start(db.clone(), clock.clone(), Arc::new(Hub::default()), config.engine_shards, shutdown.clone()).await?;
+    let state = AppState {
         limits: Arc::new(http::security::RateLimits::new(&config.rate_limits)),
         db,
         mailer: Arc::new(mailer),
         templates: Arc::new(templates),
         sessions,
-        clock: Arc::new(SystemClock),
+        clock,
         metrics: Arc::new(Metrics::new()),
-        shutdown: CancellationToken::new(),
+        engine,
+        shutdown,
         config,
-    })
+    };
+    Ok((state, engine_tasks))
 }
 
 /// The whole router: API, pages, operations and static files, with the security layers.
@@ -137,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", http::api_router())
         .merge(crate::pages::router())
         .merge(http::ops::router())
+        .merge(crate::ws::router())
         .merge(http::static_files::router(&state.config))
         .fallback(http::fallback)
         .method_not_allowed_fallback(http::page_method_not_allowed);

@@ -69,6 +69,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `TRUST_PROXY`: take the client address from `X-Forwarded-For` (behind Caddy). Default false.
     pub trust_proxy: bool,
+    /// `ENGINE_SHARDS`: bid engine shards (one task each), default the number of cores.
+    pub engine_shards: usize,
     /// `RATE_LIMIT_AUTH_PER_IP`, `RATE_LIMIT_AUTH_PER_ACCOUNT`, `RATE_LIMIT_WRITE_PER_IP`,
     /// `RATE_LIMIT_WRITE_PER_ACCOUNT`: requests per minute.
     pub rate_limits: RateLimitConfig,
@@ -86,6 +88,10 @@ fn project_root() -> PathBuf {
         return built_from;
     }
     cwd
+}
+
+fn default_shards() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
 fn var(name: &str) -> Option<String> {
@@ -155,6 +161,7 @@ impl Config {
                 .unwrap_or_else(|| root.join("templates")),
             log_format,
             trust_proxy: parse_var("TRUST_PROXY", false)?,
+            engine_shards: parse_var("ENGINE_SHARDS", default_shards())?,
             rate_limits: RateLimitConfig {
                 auth_per_ip: parse_var("RATE_LIMIT_AUTH_PER_IP", defaults.auth_per_ip)?,
                 auth_per_account: parse_var(
@@ -187,6 +194,7 @@ impl Config {
             template_dir: root.join("templates"),
             log_format: LogFormat::Text,
             trust_proxy: false,
+            engine_shards: 2,
             rate_limits: RateLimitConfig::default(),
         }
     }

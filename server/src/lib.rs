@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod engine;
 pub mod http;
 pub mod mail;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod passwords;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod ws;
 
 pub use app::{AppState, Application};
 pub use config::Config;

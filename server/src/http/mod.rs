@@ -2,6 +2,7 @@
 
 pub mod auctions;
 pub mod auth;
+pub mod bids;
 pub mod error;
 pub mod extract;
 pub mod ops;
@@ -23,6 +24,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(auth::router())
         .merge(users::router())
         .merge(auctions::router())
+        .merge(bids::router())
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
 }

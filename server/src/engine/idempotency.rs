@@ -1,0 +1,161 @@
+//! Idempotency keys of bids, scoped per user.
+//!
+//! A key is claimed here, in memory, before the bid reaches its shard, so concurrent
+//! duplicates make one effect: the first claims the key, the others wait for its answer. The
+//! answer is stored durably by the journal in the same statement as the bid, so after a
+//! restart a retry finds it in Postgres. Same key with another payload → 422.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::http::StatusCode;
+use dashmap::{mapref::entry::Entry, DashMap};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::{
+    domain::{Cents, ItemId, UserId},
+    engine::BidReply,
+};
+
+/// Keys stay in memory this long after their answer; older ones are looked up in Postgres.
+const KEEP_IN_MEMORY: Duration = Duration::from_secs(15 * 60);
+
+/// The hash of what a key stands for: the item and the amounts, not the key itself.
+pub fn request_hash(item: ItemId, amount: Cents, max_proxy: Option<Cents>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(item.0.to_le_bytes());
+    h.update(amount.0.to_le_bytes());
+    h.update(max_proxy.map(|m| m.0).unwrap_or(-1).to_le_bytes());
+    h.finalize().into()
+}
+
+enum Slot {
+    /// Claimed; the answer is on its way. Waiters watch the channel.
+    Pending { hash: [u8; 32], answer: watch::Receiver<Option<BidReply>>, tx: Arc<watch::Sender<Option<BidReply>>> },
+    Done { hash: [u8; 32], reply: BidReply, at: Instant },
+}
+
+pub enum Claim {
+    /// This caller owns the key: run the bid, then call [`Idempotency::finish`].
+    Mine,
+    /// Someone else ran (or is running) it, or the payload differs: here is the answer.
+    Answered(BidReply),
+}
+
+pub struct Idempotency {
+    db: PgPool,
+    slots: DashMap<(i64, String), Slot>,
+}
+
+fn reused() -> BidReply {
+    BidReply::error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "This idempotency key was already used for a different bid.",
+    )
+}
+
+impl Idempotency {
+    pub fn new(db: PgPool) -> Idempotency {
+        Idempotency { db, slots: DashMap::new() }
+    }
+
+    pub async fn claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> Claim {
+        let slot_key = (user.0, key.to_string());
+        // Fast path: the key is in memory.
+        if let Some(answer) = self.known(&slot_key, hash).await {
+            return Claim::Answered(answer);
+        }
+        // Not in memory: it may have been answered before a restart.
+        match sqlx::query_as::<_, (Vec<u8>, i16, String)>(
+            "SELECT request_hash, response_status, response_body FROM idempotency_keys
+              WHERE user_id = $1 AND scope = 'bid' AND key = $2",
+        )
+        .bind(user.0)
+        .bind(key)
+        .fetch_optional(&self.db)
+        .await
+        {
+            Ok(Some((stored_hash, status, body))) => {
+                if stored_hash.as_slice() != hash {
+                    return Claim::Answered(reused());
+                }
+                let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+                return Claim::Answered(BidReply { status, body: Arc::from(body) });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "idempotency lookup failed");
+                return Claim::Answered(BidReply::storage_unavailable());
+            }
+        }
+        // Claim it, unless a concurrent duplicate did so while we looked.
+        // (The entry's shard lock ends with this statement, before `known` takes it again.)
+        let claimed = match self.slots.entry(slot_key.clone()) {
+            Entry::Vacant(v) => {
+                let (tx, rx) = watch::channel(None);
+                v.insert(Slot::Pending { hash, answer: rx, tx: Arc::new(tx) });
+                true
+            }
+            Entry::Occupied(_) => false,
+        };
+        if claimed {
+            return Claim::Mine;
+        }
+        match self.known(&slot_key, hash).await {
+            Some(answer) => Claim::Answered(answer),
+            // Released between our look and now (a storage failure): the caller may retry.
+            None => Claim::Answered(BidReply::storage_unavailable()),
+        }
+    }
+
+    /// The answer for a key held in memory, waiting for it when the bid is still running.
+    async fn known(&self, slot_key: &(i64, String), hash: [u8; 32]) -> Option<BidReply> {
+        let mut rx = {
+            let slot = self.slots.get(slot_key)?;
+            match &*slot {
+                Slot::Done { hash: h, reply, .. } => return Some(if *h == hash { reply.clone() } else { reused() }),
+                Slot::Pending { hash: h, .. } if *h != hash => return Some(reused()),
+                Slot::Pending { answer, .. } => answer.clone(),
+            }
+        };
+        // The map's guard is dropped before waiting: never hold a shard lock across an await.
+        let answer = match rx.wait_for(|a| a.is_some()).await {
+            Ok(answer) => answer.clone(),
+            Err(_) => Some(BidReply::storage_unavailable()),
+        };
+        answer
+    }
+
+    /// Records the answer of a claimed key and wakes the duplicates waiting for it. An
+    /// answer that is not durable (storage unavailable) releases the key, so a retry runs
+    /// the bid again.
+    pub fn finish(&self, user: UserId, key: &str, reply: &BidReply) {
+        let slot_key = (user.0, key.to_string());
+        let Some(mut slot) = self.slots.get_mut(&slot_key) else { return };
+        let (hash, tx) = match &*slot {
+            Slot::Pending { hash, tx, .. } => (*hash, tx.clone()),
+            Slot::Done { .. } => return,
+        };
+        if reply.is_storage_unavailable() {
+            drop(slot);
+            self.slots.remove(&slot_key);
+        } else {
+            *slot = Slot::Done { hash, reply: reply.clone(), at: Instant::now() };
+            drop(slot);
+        }
+        let _ = tx.send(Some(reply.clone()));
+    }
+
+    /// Drops answered keys older than [`KEEP_IN_MEMORY`] (they remain in Postgres).
+    pub fn forget_old(&self) {
+        self.slots.retain(|_, slot| match slot {
+            Slot::Done { at, .. } => at.elapsed() < KEEP_IN_MEMORY,
+            Slot::Pending { .. } => true,
+        });
+    }
+}

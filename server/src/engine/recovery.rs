@@ -1,0 +1,195 @@
+//! Rebuilding books from Postgres: at start for every live item, and for one item after a
+//! failed write or a change of its settings. The journal is the truth; a book is the
+//! replay of its item's accepted bids in seq order (`domain::bidding::Book::replay`).
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::TryStreamExt;
+use sqlx::PgPool;
+
+use crate::{
+    domain::{
+        bidding::{Book, BookParams, RecordedBid},
+        AuctionId, AuctionState, Cents, ItemId,
+    },
+    engine::{
+        gate::{Gate, Gates},
+        messages::ItemState,
+    },
+};
+
+/// A book with what the shard needs around it.
+pub struct LoadedBook {
+    pub item: ItemId,
+    pub auction: AuctionId,
+    pub gate: Arc<Gate>,
+    pub book: Book,
+    pub leader_paddle: Option<i32>,
+    /// Paddle numbers of this item's bidders (for `leadingBidderId`).
+    pub paddles: HashMap<i64, i32>,
+}
+
+impl LoadedBook {
+    pub fn state(&self) -> ItemState {
+        ItemState {
+            item: self.item,
+            auction: self.auction,
+            price: self.book.price(),
+            bid_count: self.book.bid_count(),
+            seq: self.book.last_seq(),
+            leader_paddle: self.leader_paddle,
+            next_minimum: self.book.next_minimum(),
+            opening: self.book.opening(),
+            closes_at: self.book.closes_at(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    id: i64,
+    auction_id: i64,
+    opening_min_bid: i64,
+    bid_increment: Option<i64>,
+    bidding_close_at: DateTime<Utc>,
+    hard_close_at: Option<DateTime<Utc>>,
+    soft_close_seconds: i32,
+    state: String,
+    state_override: Option<String>,
+}
+
+const ITEM_QUERY: &str = "SELECT i.id, i.auction_id, i.opening_min_bid, i.bid_increment, a.bidding_close_at,
+        a.hard_close_at, a.soft_close_seconds, a.state, a.state_override
+   FROM items i JOIN auctions a ON a.id = i.auction_id
+  WHERE i.type = 'competitive' AND i.status IN ('published', 'closed')";
+
+impl ItemRow {
+    fn params(&self) -> BookParams {
+        BookParams {
+            opening: Cents(self.opening_min_bid),
+            increment: self.bid_increment.map(Cents),
+            closes_at: self.bidding_close_at,
+            hard_deadline: self.hard_close_at.unwrap_or(self.bidding_close_at),
+            soft_close_window: Duration::seconds(self.soft_close_seconds.into()),
+        }
+    }
+
+    fn gate(&self, gates: &Gates) -> Arc<Gate> {
+        let overridden = self.state_override.is_some();
+        let state = self
+            .state_override
+            .as_deref()
+            .or(Some(self.state.as_str()))
+            .and_then(AuctionState::parse)
+            .unwrap_or(AuctionState::Draft);
+        gates.get_or_insert(AuctionId(self.auction_id), state, overridden)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct BidRow {
+    item_id: i64,
+    bidder_id: i64,
+    amount: i64,
+    max_proxy_amount: Option<i64>,
+    created_at: DateTime<Utc>,
+    paddle_number: i32,
+}
+
+/// Replays one item's recorded bids. A recorded bid the rules refuse means the journal and
+/// the rules disagree; that is logged loudly and the book keeps the bids before it, rather
+/// than the item becoming unbiddable in the middle of the auction.
+fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> LoadedBook {
+    let recorded: Vec<RecordedBid> = bids
+        .iter()
+        .map(|b| RecordedBid { bidder: b.bidder_id, amount: Cents(b.amount), max_proxy: b.max_proxy_amount.map(Cents), at: b.created_at })
+        .collect();
+    let book = match Book::replay(row.params(), &recorded) {
+        Ok(book) => book,
+        Err(e) => {
+            tracing::error!(item = row.id, error = %e, "replay refused a recorded bid; keeping the bids before it");
+            Book::replay(row.params(), &recorded[..e.index]).unwrap_or_else(|_| Book::new(row.params()))
+        }
+    };
+    let paddles: HashMap<i64, i32> = bids.iter().map(|b| (b.bidder_id, b.paddle_number)).collect();
+    let leader_paddle = book.leader().and_then(|l| paddles.get(&l).copied());
+    LoadedBook { item: ItemId(row.id), auction: AuctionId(row.auction_id), gate: row.gate(gates), book, leader_paddle, paddles }
+}
+
+/// Every biddable item's book, grouped by shard (`item id % shards`). Bids are streamed in
+/// (item, seq) order, so memory holds one item's bids at a time, not the whole table.
+pub async fn load_all(db: &PgPool, gates: &Gates, shards: usize) -> sqlx::Result<Vec<Vec<LoadedBook>>> {
+    let items: Vec<ItemRow> = sqlx::query_as(&format!("{ITEM_QUERY} AND a.state NOT IN ('closed', 'settlement') ORDER BY i.id"))
+        .fetch_all(db)
+        .await?;
+    let by_id: HashMap<i64, &ItemRow> = items.iter().map(|r| (r.id, r)).collect();
+    let ids: Vec<i64> = items.iter().map(|r| r.id).collect();
+    let mut out: Vec<Vec<LoadedBook>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut place = |row: &ItemRow, bids: &[BidRow]| {
+        let shard = (row.id.unsigned_abs() % shards as u64) as usize;
+        out[shard].push(build(row, gates, bids));
+    };
+    let mut stream = sqlx::query_as::<_, BidRow>(
+        "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
+           FROM bids b JOIN users u ON u.id = b.bidder_id
+          WHERE b.item_id = ANY($1) ORDER BY b.item_id, b.seq",
+    )
+    .bind(&ids)
+    .fetch(db);
+    let mut current: Vec<BidRow> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(bid) = stream.try_next().await? {
+        if current.first().is_some_and(|c| c.item_id != bid.item_id) {
+            let item = current[0].item_id;
+            if let Some(row) = by_id.get(&item) {
+                place(row, &current);
+                seen.insert(item);
+            }
+            current.clear();
+        }
+        current.push(bid);
+    }
+    if let Some(first) = current.first() {
+        let item = first.item_id;
+        if let Some(row) = by_id.get(&item) {
+            place(row, &current);
+            seen.insert(item);
+        }
+    }
+    for row in &items {
+        if !seen.contains(&row.id) {
+            place(row, &[]);
+        }
+    }
+    Ok(out)
+}
+
+/// Why an item has no book.
+#[derive(Debug)]
+pub enum NotBiddable {
+    Missing,
+    NotCompetitive,
+    NotPublished,
+}
+
+/// Loads one item's book from what Postgres has committed.
+pub async fn load_item(db: &PgPool, gates: &Gates, item: ItemId) -> sqlx::Result<Result<LoadedBook, NotBiddable>> {
+    let kind: Option<(String, String)> = sqlx::query_as("SELECT type, status FROM items WHERE id = $1").bind(item.0).fetch_optional(db).await?;
+    match kind {
+        None => return Ok(Err(NotBiddable::Missing)),
+        Some((t, _)) if t != "competitive" => return Ok(Err(NotBiddable::NotCompetitive)),
+        Some((_, s)) if s != "published" && s != "closed" => return Ok(Err(NotBiddable::NotPublished)),
+        _ => {}
+    }
+    let row: ItemRow = sqlx::query_as(&format!("{ITEM_QUERY} AND i.id = $1")).bind(item.0).fetch_one(db).await?;
+    let bids: Vec<BidRow> = sqlx::query_as(
+        "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
+           FROM bids b JOIN users u ON u.id = b.bidder_id
+          WHERE b.item_id = $1 ORDER BY b.seq",
+    )
+    .bind(item.0)
+    .fetch_all(db)
+    .await?;
+    Ok(Ok(build(&row, gates, &bids)))
+}

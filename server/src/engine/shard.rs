@@ -1,0 +1,260 @@
+//! One shard: a task that owns its items' books and applies commands one at a time from a
+//! bounded channel. Nothing else touches the books, so the hot path takes no lock.
+//!
+//! A bid is decided here (`domain::bidding`), applied to the book at once so the next
+//! command sees it, and handed to the journal. The bidder's answer, the price broadcast and
+//! the outbid notice all wait for the journal's commit. Refusals go through the journal
+//! too, behind the bids before them: a refusal quoting a minimum must not reveal a price
+//! that is not yet durable.
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::Clock,
+    domain::{bidding::BidRequest, ItemId},
+    engine::{
+        gate::{Gates, Shut},
+        journal::{BidRow, Change, Entry, JournalHandle, KeyRecord},
+        messages::{accepted_reply, refusal_reply},
+        micros,
+        recovery::{self, LoadedBook, NotBiddable},
+        BidInput, BidReply, Command,
+    },
+    ws::hub::Hub,
+};
+
+/// After a failed load, the database is not asked again for this long: bids are refused at
+/// once instead of each waiting for a connection that will not come.
+const DB_BACKOFF: Duration = Duration::from_millis(250);
+
+enum Slot {
+    Ready(Box<LoadedBook>),
+    /// A write touching this item failed: reload it from Postgres before its next command.
+    NeedsReload,
+}
+
+pub struct Shard {
+    index: usize,
+    db: PgPool,
+    clock: Arc<dyn Clock>,
+    hub: Arc<Hub>,
+    gates: Arc<Gates>,
+    journal: JournalHandle,
+    items: HashMap<ItemId, Slot>,
+    /// The journal generation this shard's entries carry.
+    generation: u64,
+    /// Items with entries sent in the current generation: the ones to reload if it fails.
+    dirty: HashSet<ItemId>,
+    closes: BinaryHeap<Reverse<(DateTime<Utc>, ItemId)>>,
+    db_down_until: Option<Instant>,
+}
+
+impl Shard {
+    pub fn new(index: usize, db: PgPool, clock: Arc<dyn Clock>, hub: Arc<Hub>, gates: Arc<Gates>, journal: JournalHandle, books: Vec<LoadedBook>) -> Shard {
+        let mut shard = Shard {
+            index,
+            db,
+            clock,
+            hub,
+            gates,
+            journal,
+            items: HashMap::new(),
+            generation: 0,
+            dirty: HashSet::new(),
+            closes: BinaryHeap::new(),
+            db_down_until: None,
+        };
+        for book in books {
+            shard.install(book);
+        }
+        shard
+    }
+
+    /// Takes a freshly loaded (committed) book into service and tells the hub its state.
+    fn install(&mut self, book: LoadedBook) {
+        let state = book.state();
+        self.closes.push(Reverse((state.closes_at, state.item)));
+        if self.hub.item_state(state.item).as_ref() != Some(&state) {
+            if self.hub.item_state(state.item).is_some() {
+                self.hub.publish_committed(state.clone(), None, false);
+            } else {
+                self.hub.set_item_state(state.clone());
+            }
+        }
+        self.items.insert(book.item, Slot::Ready(Box::new(book)));
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        tracing::debug!(shard = self.index, items = self.items.len(), "shard started");
+        loop {
+            let next_close = self.closes.peek().map(|Reverse((at, _))| *at);
+            let sleep = next_close.map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep(sleep.unwrap_or(Duration::from_secs(3600))), if sleep.is_some() => self.close_due(),
+            }
+        }
+        tracing::debug!(shard = self.index, "shard stopped");
+    }
+
+    /// After a failed write, every item touched in that generation is reloaded before its
+    /// next command (see journal.rs).
+    fn check_generation(&mut self) {
+        let current = self.journal.generation.load(std::sync::atomic::Ordering::Acquire);
+        if current != self.generation {
+            tracing::warn!(shard = self.index, items = self.dirty.len(), "journal write failed; reloading the items it touched");
+            for item in self.dirty.drain() {
+                self.items.insert(item, Slot::NeedsReload);
+            }
+            self.generation = current;
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        self.check_generation();
+        match command {
+            Command::Bid { input, request_hash, reply } => self.bid(input, request_hash, reply).await,
+            Command::Touch { item, reply } => {
+                let _ = self.ready(item).await;
+                let _ = reply.send(());
+            }
+            Command::Reload { item } => {
+                // Let what is in flight commit first, or the reload would drop it from the book.
+                self.barrier().await;
+                self.check_generation();
+                self.items.insert(item, Slot::NeedsReload);
+                let _ = self.ready(item).await;
+            }
+        }
+    }
+
+    /// Waits until every entry sent so far is committed (or failed).
+    async fn barrier(&mut self) {
+        let (tx, rx) = oneshot::channel();
+        let entry = Entry { generation: self.generation, change: Change::Refused, key: None, response: BidReply::storage_unavailable(), reply: tx };
+        if self.journal.tx.send(entry).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The item's book, loading it from Postgres when it is new to the shard or after a
+    /// failed write.
+    async fn ready(&mut self, item: ItemId) -> Result<&mut LoadedBook, BidReply> {
+        if !matches!(self.items.get(&item), Some(Slot::Ready(_))) {
+            if self.db_down_until.is_some_and(|t| Instant::now() < t) {
+                return Err(BidReply::storage_unavailable());
+            }
+            match recovery::load_item(&self.db, &self.gates, item).await {
+                Ok(Ok(book)) => {
+                    self.db_down_until = None;
+                    self.install(book);
+                }
+                Ok(Err(NotBiddable::Missing)) => {
+                    return Err(BidReply::error(StatusCode::NOT_FOUND, "not_found", "Item was not found."));
+                }
+                Ok(Err(NotBiddable::NotCompetitive)) => {
+                    return Err(BidReply::error(StatusCode::CONFLICT, "not_biddable", "This item is not sold by bidding."));
+                }
+                Ok(Err(NotBiddable::NotPublished)) => {
+                    return Err(BidReply::error(StatusCode::CONFLICT, "not_biddable", "This item is not open for bidding."));
+                }
+                Err(e) => {
+                    tracing::warn!(shard = self.index, item = item.0, error = %e, "loading a book failed");
+                    self.db_down_until = Some(Instant::now() + DB_BACKOFF);
+                    return Err(BidReply::storage_unavailable());
+                }
+            }
+        }
+        match self.items.get_mut(&item) {
+            Some(Slot::Ready(book)) => Ok(book),
+            _ => Err(BidReply::storage_unavailable()),
+        }
+    }
+
+    async fn bid(&mut self, input: BidInput, request_hash: Option<[u8; 32]>, reply: oneshot::Sender<BidReply>) {
+        let item = input.item;
+        let now = micros(self.clock.now());
+        let generation = self.generation;
+        let book = match self.ready(item).await {
+            Ok(book) => book,
+            Err(answer) => {
+                let _ = reply.send(answer);
+                return;
+            }
+        };
+        let key = match (&input.idempotency_key, request_hash) {
+            (Some(key), Some(hash)) => Some(KeyRecord { user: input.bidder, key: key.clone(), hash }),
+            _ => None,
+        };
+        let (change, response) = match book.gate.admits_bids() {
+            Err(shut) => (Change::Refused, shut_reply(shut)),
+            Ok(()) => {
+                let request = BidRequest { bidder: input.bidder.0, amount: input.amount, max_proxy: input.max_proxy };
+                match book.book.place(request, now) {
+                    Err(refusal) => (Change::Refused, refusal_reply(&refusal)),
+                    Ok(accepted) => {
+                        book.paddles.insert(input.bidder.0, input.paddle);
+                        book.leader_paddle = book.paddles.get(&accepted.leader).copied();
+                        let state = book.state();
+                        let leader_paddle = book.leader_paddle.unwrap_or(input.paddle);
+                        let response = accepted_reply(item, &accepted, state.bid_count, leader_paddle);
+                        if accepted.extended {
+                            self.closes.push(Reverse((accepted.closes_at, item)));
+                        }
+                        self.dirty.insert(item);
+                        let bid = BidRow { item, bidder: input.bidder, amount: input.amount, max_proxy: input.max_proxy, seq: accepted.seq, at: now };
+                        (
+                            Change::Accepted { bid, state, leader: accepted.leader, outbid: accepted.previous_leader, extended: accepted.extended },
+                            response,
+                        )
+                    }
+                }
+            }
+        };
+        let entry = Entry { generation, change, key, response, reply };
+        if let Err(mpsc::error::SendError(entry)) = self.journal.tx.send(entry).await {
+            let _ = entry.reply.send(BidReply::storage_unavailable());
+        }
+    }
+
+    /// Announces items whose close has come. An item extended since the timer was set has a
+    /// later entry in the heap; its old one is skipped.
+    fn close_due(&mut self) {
+        let now = self.clock.now();
+        while let Some(Reverse((at, item))) = self.closes.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.closes.pop();
+            if let Some(Slot::Ready(book)) = self.items.get(&item) {
+                if book.book.closes_at() == at {
+                    self.hub.publish_closed(item, at);
+                }
+            }
+        }
+    }
+}
+
+fn shut_reply(shut: Shut) -> BidReply {
+    match shut {
+        Shut::NotYetOpen => BidReply::error(StatusCode::CONFLICT, "bidding_not_open", "Bidding has not opened yet."),
+        Shut::Over => BidReply::error(StatusCode::CONFLICT, "bidding_closed", "Bidding has closed."),
+        Shut::PausedByManager => BidReply::error(StatusCode::CONFLICT, "bidding_paused", "Bidding is paused by the auction managers. Please wait a moment."),
+    }
+}

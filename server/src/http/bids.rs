@@ -1,0 +1,186 @@
+//! `/api/items/{id}/bids` and `/api/users/me/bids`: bidding over REST. The WebSocket takes
+//! the same bids (ws/connection.rs); both call `Engine::place_bid` and answer with the same
+//! bytes.
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, Response},
+    routing::get,
+    Router,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    app::AppState,
+    domain::{Cents, ItemId, Role},
+    engine::{messages::bidder_label, BidInput, BidReply},
+    http::{
+        error::{ApiError, ApiResult},
+        extract::{ApiJson, ApiPath, CurrentUser},
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/items/{id}/bids", get(list).post(place))
+        .route("/users/me/bids", get(mine))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BidRequest {
+    amount: Cents,
+    #[serde(default)]
+    max_proxy_amount: Option<Cents>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+fn reply_response(reply: BidReply) -> Response<Body> {
+    let mut response = Response::new(Body::from(reply.body.to_string()));
+    *response.status_mut() = reply.status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if reply.is_storage_unavailable() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// `POST /api/items/{id}/bids {"amount", "maxProxyAmount", "idempotencyKey"}` (or the key
+/// in an `Idempotency-Key` header). 201 with the leading or outbid shape once the bid is
+/// durable; 409 with the minimum when too low; 503 `storage_unavailable` if it could not be
+/// recorded.
+async fn place(State(state): State<AppState>, user: CurrentUser, headers: HeaderMap, ApiPath(item): ApiPath<ItemId>, ApiJson(req): ApiJson<BidRequest>) -> ApiResult<Response<Body>> {
+    user.require_verified()?;
+    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let key = match (req.idempotency_key, header_key) {
+        (Some(body), Some(head)) if body != head => {
+            return Err(ApiError::validation("The idempotencyKey in the body and the Idempotency-Key header differ."));
+        }
+        (Some(k), _) | (None, Some(k)) => Some(k),
+        (None, None) => None,
+    };
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
+        return Err(ApiError { field: Some("idempotencyKey"), ..ApiError::validation("idempotencyKey must be 1 to 200 characters.") });
+    }
+    let reply = state
+        .engine
+        .place_bid(BidInput {
+            item,
+            bidder: user.id(),
+            paddle: user.row.paddle_number,
+            amount: req.amount,
+            max_proxy: req.max_proxy_amount,
+            idempotency_key: key,
+        })
+        .await;
+    Ok(reply_response(reply))
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+struct BidLine {
+    seq: i64,
+    #[serde(skip)]
+    paddle_number: i32,
+    #[serde(rename = "bidderId")]
+    #[sqlx(skip)]
+    bidder: String,
+    #[serde(serialize_with = "as_cents")]
+    amount: i64,
+    created_at: DateTime<Utc>,
+}
+
+fn as_cents<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    Cents(*v).serialize(s)
+}
+
+/// `GET /api/items/{id}/bids` (the item's donor, managers, admins): every accepted bid in seq
+/// order, bidders by paddle number. Nobody sees anyone's maximum.
+async fn list(State(state): State<AppState>, user: CurrentUser, ApiPath(item): ApiPath<ItemId>) -> ApiResult<Response<Body>> {
+    let donor: Option<i64> = sqlx::query_scalar("SELECT donor_id FROM items WHERE id = $1").bind(item.0).fetch_optional(&state.db).await?;
+    let donor = donor.ok_or_else(|| ApiError::not_found("Item"))?;
+    if donor != user.id().0 {
+        user.require(&[Role::Manager])?;
+    }
+    let mut bids: Vec<BidLine> = sqlx::query_as(
+        "SELECT b.seq, u.paddle_number, b.amount, b.created_at
+           FROM bids b JOIN users u ON u.id = b.bidder_id WHERE b.item_id = $1 ORDER BY b.seq",
+    )
+    .bind(item.0)
+    .fetch_all(&state.db)
+    .await?;
+    for b in &mut bids {
+        b.bidder = bidder_label(b.paddle_number);
+    }
+    // Serialised straight to text: money must not pass through serde_json::Value.
+    let body = serde_json::to_string(&json_list(item, &bids)).map_err(|e| ApiError::internal("serialising bids", e))?;
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BidList<'a> {
+    item_id: ItemId,
+    bids: &'a [BidLine],
+}
+
+fn json_list(item: ItemId, bids: &[BidLine]) -> BidList<'_> {
+    BidList { item_id: item, bids }
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+struct MyBid {
+    #[serde(rename = "itemId", serialize_with = "as_item")]
+    item_id: i64,
+    title: String,
+    #[serde(rename = "myMaximum", serialize_with = "as_cents")]
+    my_max: i64,
+    #[serde(rename = "myLastBid", serialize_with = "as_cents")]
+    my_last: i64,
+    #[serde(serialize_with = "as_opt_cents")]
+    current_bid: Option<i64>,
+    leading: bool,
+    closes_at: Option<DateTime<Utc>>,
+}
+
+fn as_item<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    ItemId(*v).serialize(s)
+}
+
+fn as_opt_cents<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    v.map(Cents).serialize(s)
+}
+
+/// `GET /api/users/me/bids`: per item I bid on, my maximum, my last bid, the current price,
+/// whether I lead, and when it closes. From committed rows only.
+async fn mine(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Response<Body>> {
+    let rows: Vec<MyBid> = sqlx::query_as(
+        "SELECT i.id AS item_id, i.title,
+                max(COALESCE(b.max_proxy_amount, b.amount)) AS my_max,
+                (array_agg(b.amount ORDER BY b.seq DESC))[1] AS my_last,
+                i.current_price AS current_bid,
+                (i.leader_id = $1) AS leading,
+                COALESCE(i.closes_at, a.bidding_close_at) AS closes_at
+           FROM bids b JOIN items i ON i.id = b.item_id JOIN auctions a ON a.id = i.auction_id
+          WHERE b.bidder_id = $1
+          GROUP BY i.id, a.bidding_close_at
+          ORDER BY COALESCE(i.closes_at, a.bidding_close_at), i.id",
+    )
+    .bind(user.id().0)
+    .fetch_all(&state.db)
+    .await?;
+    #[derive(Serialize)]
+    struct Mine<'a> {
+        bids: &'a [MyBid],
+    }
+    let body = serde_json::to_string(&Mine { bids: &rows }).map_err(|e| ApiError::internal("serialising my bids", e))?;
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}

@@ -1,0 +1,186 @@
+//! The WebSocket protocol: JSON text frames, one message each, with a `type`. Documented
+//! for people in docs/protocol.md.
+
+use axum::extract::ws::Utf8Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{AuctionId, AuctionState, Cents, ItemId},
+    engine::messages::ItemState,
+};
+
+/// Client → server.
+#[derive(Debug)]
+pub enum ClientMessage {
+    Subscribe { topics: Vec<String> },
+    Unsubscribe { topics: Vec<String> },
+    /// The REST bid's fields plus a `ref` echoed in the `bid_result`.
+    Bid(BidFrame),
+    /// Clock sync: the client's time (ms since the epoch) comes back with the server's.
+    Ping { client_time: Option<f64> },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BidFrame {
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub item_id: ItemId,
+    pub amount: Cents,
+    #[serde(default)]
+    pub max_proxy_amount: Option<Cents>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Topics {
+    topics: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ping {
+    #[serde(default)]
+    client_time: Option<f64>,
+}
+
+impl ClientMessage {
+    /// Reads a frame in two steps, `type` first: money (`Cents`) is read from the JSON text
+    /// itself, which serde's internally tagged enums cannot hand over.
+    pub fn parse(text: &str) -> Result<ClientMessage, String> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            r#type: String,
+        }
+        let envelope: Envelope = serde_json::from_str(text).map_err(|e| format!("not a message: {e}"))?;
+        let bad = |e: serde_json::Error| format!("bad {} message: {e}", envelope.r#type);
+        Ok(match envelope.r#type.as_str() {
+            "subscribe" => ClientMessage::Subscribe { topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics },
+            "unsubscribe" => ClientMessage::Unsubscribe { topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics },
+            "bid" => ClientMessage::Bid(serde_json::from_str(text).map_err(bad)?),
+            "ping" => ClientMessage::Ping { client_time: serde_json::from_str::<Ping>(text).map_err(bad)?.client_time },
+            other => return Err(format!("unknown message type {other:?}")),
+        })
+    }
+}
+
+fn text<T: Serialize>(value: &T) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(value).unwrap_or_else(|_| "{}".into()))
+}
+
+/// `{"type":"pong","clientTime":…,"serverTime":…}` (milliseconds since the epoch).
+pub fn pong(client_time: Option<f64>, now: DateTime<Utc>) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Pong {
+        r#type: &'static str,
+        client_time: Option<f64>,
+        server_time: i64,
+    }
+    text(&Pong { r#type: "pong", client_time, server_time: now.timestamp_millis() })
+}
+
+/// `{"type":"bid_result","ref":…,"status":201,"body":{…the REST body…}}`. The body is the
+/// bid's stored answer, spliced in verbatim.
+pub fn bid_result(reference: Option<&str>, status: u16, body: &str) -> Utf8Bytes {
+    let reference = serde_json::to_string(&reference).unwrap_or_else(|_| "null".into());
+    Utf8Bytes::from(format!("{{\"type\":\"bid_result\",\"ref\":{reference},\"status\":{status},\"body\":{body}}}"))
+}
+
+/// `{"type":"error","error":code,"message":…}` for a frame the server could not use.
+pub fn error(code: &str, message: &str) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Error<'a> {
+        r#type: &'static str,
+        error: &'a str,
+        message: &'a str,
+    }
+    text(&Error { r#type: "error", error: code, message })
+}
+
+/// `{"type":"auction","auctionId":…,"state":…}` when an auction's state changes.
+pub fn auction_state_message(auction: AuctionId, state: AuctionState) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Auction {
+        r#type: &'static str,
+        auction_id: AuctionId,
+        state: AuctionState,
+    }
+    text(&Auction { r#type: "auction", auction_id: auction, state })
+}
+
+/// The snapshot of an auction topic: its state and every live item's committed price.
+pub fn auction_snapshot(auction: AuctionId, state: Option<AuctionState>, items: &[ItemState], now: DateTime<Utc>) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Item {
+        item_id: ItemId,
+        current_bid: Option<Cents>,
+        bid_count: u64,
+        closes_at: DateTime<Utc>,
+        seq: u64,
+        leading_bidder_id: Option<String>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Snapshot {
+        r#type: &'static str,
+        topic: String,
+        auction_id: AuctionId,
+        state: Option<AuctionState>,
+        server_time: DateTime<Utc>,
+        items: Vec<Item>,
+    }
+    text(&Snapshot {
+        r#type: "snapshot",
+        topic: format!("auction:{auction}"),
+        auction_id: auction,
+        state,
+        server_time: now,
+        items: items
+            .iter()
+            .map(|s| Item {
+                item_id: s.item,
+                current_bid: s.price,
+                bid_count: s.bid_count,
+                closes_at: s.closes_at,
+                seq: s.seq,
+                leading_bidder_id: s.leader_paddle.map(crate::engine::messages::bidder_label),
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse() {
+        let m = ClientMessage::parse(r#"{"type":"bid","ref":"r1","itemId":"it_4","amount":125.00,"maxProxyAmount":200,"idempotencyKey":"k"}"#).unwrap();
+        match m {
+            ClientMessage::Bid(f) => {
+                assert_eq!(f.reference.as_deref(), Some("r1"));
+                assert_eq!(f.item_id, ItemId(4));
+                assert_eq!(f.amount, Cents(12500));
+                assert_eq!(f.max_proxy_amount, Some(Cents(20000)));
+                assert_eq!(f.idempotency_key.as_deref(), Some("k"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(ClientMessage::parse(r#"{"type":"bid","itemId":"it_4","amount":1.001}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"dance"}"#).is_err());
+        assert!(ClientMessage::parse("not json").is_err());
+        assert!(matches!(ClientMessage::parse(r#"{"type":"subscribe","topics":["item:it_1"]}"#), Ok(ClientMessage::Subscribe { .. })));
+        assert!(matches!(ClientMessage::parse(r#"{"type":"ping","clientTime":1700000000000}"#), Ok(ClientMessage::Ping { client_time: Some(_) })));
+    }
+
+    #[test]
+    fn bid_result_splices_the_body_verbatim() {
+        let m = bid_result(Some("a\"b"), 201, r#"{"currentBid":125.00}"#);
+        assert_eq!(m.as_str(), r#"{"type":"bid_result","ref":"a\"b","status":201,"body":{"currentBid":125.00}}"#);
+    }
+}
