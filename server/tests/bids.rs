@@ -25,10 +25,20 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
     let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
     let path = format!("/api/items/it_{item}/bids");
 
-    let r = ann.post(&path, json!({ "amount": 125.00, "maxProxyAmount": 200.00, "idempotencyKey": "b-9f2f" })).await;
+    let r = ann
+        .post(
+            &path,
+            json!({ "amount": 125.00, "maxProxyAmount": 200.00, "idempotencyKey": "b-9f2f" }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let text = r.text().await.unwrap();
-    assert!(text.starts_with(&format!("{{\"itemId\":\"it_{item}\",\"leading\":true,\"currentBid\":125.00")), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{{\"itemId\":\"it_{item}\",\"leading\":true,\"currentBid\":125.00"
+        )),
+        "{text}"
+    );
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["seq"], 1);
 
@@ -39,23 +49,42 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["leading"], false);
     assert!(text.contains("\"currentBid\":160.00"), "{text}");
-    let ann_paddle: i32 = sqlx::query_scalar("SELECT paddle_number FROM users WHERE email = 'ann@example.org'").fetch_one(&app.db).await.unwrap();
+    let ann_paddle: i32 =
+        sqlx::query_scalar("SELECT paddle_number FROM users WHERE email = 'ann@example.org'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(body["leadingBidderId"], format!("p_{ann_paddle}"));
-    assert!(!text.contains("ann@example.org") && !text.contains("200"), "no email, no maximum: {text}");
+    assert!(
+        !text.contains("ann@example.org") && !text.contains("200"),
+        "no email, no maximum: {text}"
+    );
 
     let rows = stored_bids(&app.db, item).await;
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].0, rows[0].2, rows[0].3), (1, 125_00, Some(200_00)));
     assert_eq!((rows[1].0, rows[1].2, rows[1].3), (2, 150_00, None));
-    let (price, count, seq): (Option<i64>, i32, i64) = sqlx::query_as("SELECT current_price, bid_count, last_seq FROM items WHERE id = $1").bind(item).fetch_one(&app.db).await.unwrap();
+    let (price, count, seq): (Option<i64>, i32, i64) =
+        sqlx::query_as("SELECT current_price, bid_count, last_seq FROM items WHERE id = $1")
+            .bind(item)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!((price, count, seq), (Some(160_00), 2, 2));
 
     // Bob was never the leader, so no outbid email; a lead change queues one for the loser.
     let r = bob.post(&path, json!({ "amount": 250 })).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["leading"], true);
-    let ann_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ann@example.org'").fetch_one(&app.db).await.unwrap();
-    let notices: Vec<(i64, String, Value)> = sqlx::query_as("SELECT user_id, type, payload FROM notifications").fetch_all(&app.db).await.unwrap();
+    let ann_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ann@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let notices: Vec<(i64, String, Value)> =
+        sqlx::query_as("SELECT user_id, type, payload FROM notifications")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!((notices[0].0, notices[0].1.as_str()), (ann_id, "outbid"));
     assert_eq!(notices[0].2["currentBidCents"], 250_00);
@@ -65,7 +94,11 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
 async fn the_donor_and_managers_list_bids_without_anyones_maximum(db: PgPool) {
     let (app, _, item) = setup(db).await;
     let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
-    ann.post(&format!("/api/items/it_{item}/bids"), json!({ "amount": 125, "maxProxyAmount": 999 })).await;
+    ann.post(
+        &format!("/api/items/it_{item}/bids"),
+        json!({ "amount": 125, "maxProxyAmount": 999 }),
+    )
+    .await;
     let mut donor = app.browser();
     donor.login("donor@example.org", common::PASSWORD).await;
     let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
@@ -74,19 +107,42 @@ async fn the_donor_and_managers_list_bids_without_anyones_maximum(db: PgPool) {
         assert_eq!(r.status(), StatusCode::OK);
         let text = r.text().await.unwrap();
         assert!(text.contains("\"amount\":125.00"), "{text}");
-        assert!(!text.contains("999") && !text.contains("max"), "no maximum shown: {text}");
+        assert!(
+            !text.contains("999") && !text.contains("max"),
+            "no maximum shown: {text}"
+        );
         assert!(!text.contains("ann@"), "{text}");
     }
     let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
-    assert_error(bob.get(&format!("/api/items/it_{item}/bids")).await, 403, "forbidden").await;
-    assert_error(app.anonymous().get(&format!("/api/items/it_{item}/bids")).await, 401, "unauthenticated").await;
-    assert_error(manager.get("/api/items/it_999999/bids").await, 404, "not_found").await;
+    assert_error(
+        bob.get(&format!("/api/items/it_{item}/bids")).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.anonymous()
+            .get(&format!("/api/items/it_{item}/bids"))
+            .await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_error(
+        manager.get("/api/items/it_999999/bids").await,
+        404,
+        "not_found",
+    )
+    .await;
 
     let text = ann.get("/api/users/me/bids").await.text().await.unwrap();
     let mine: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(mine["bids"][0]["itemId"], format!("it_{item}"));
     assert_eq!(mine["bids"][0]["leading"], true);
-    assert!(text.contains("\"myMaximum\":999.00") && text.contains("\"currentBid\":125.00"), "{text}");
+    assert!(
+        text.contains("\"myMaximum\":999.00") && text.contains("\"currentBid\":125.00"),
+        "{text}"
+    );
     let theirs: Value = bob.get("/api/users/me/bids").await.json().await.unwrap();
     assert_eq!(theirs["bids"], json!([]));
 }
@@ -100,33 +156,122 @@ async fn bad_bids_are_refused_with_clear_errors_and_leave_nothing_behind(db: PgP
     let r = ann.post(&path, json!({ "amount": 99.99 })).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let text = r.text().await.unwrap();
-    assert!(text.contains("\"error\":\"bid_too_low\"") && text.contains("\"minimum\":100.00"), "{text}");
-    assert!(text.contains("$100.00"), "the refusal says the minimum: {text}");
-    assert_error(ann.post(&path, json!({ "amount": -5 })).await, 422, "validation_failed").await;
-    assert_error(ann.post(&path, json!({ "amount": 100.001 })).await, 422, "validation_failed").await;
-    assert_error(ann.post(&path, json!({ "amount": "lots" })).await, 422, "validation_failed").await;
-    assert_error(ann.post(&path, json!({ "amount": 120, "maxProxyAmount": 110 })).await, 422, "max_below_amount").await;
-    assert_error(ann.post(&path, json!({ "amount": 120, "idempotencyKey": "" })).await, 422, "validation_failed").await;
-    assert_error(ann.post_raw(&path, "application/json", "{\"amount\": ").await, 400, "malformed_json").await;
-    assert_error(ann.post("/api/items/it_999999/bids", json!({ "amount": 500 })).await, 404, "not_found").await;
-    assert_error(app.anonymous().post(&path, json!({ "amount": 500 })).await, 401, "unauthenticated").await;
+    assert!(
+        text.contains("\"error\":\"bid_too_low\"") && text.contains("\"minimum\":100.00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("$100.00"),
+        "the refusal says the minimum: {text}"
+    );
+    assert_error(
+        ann.post(&path, json!({ "amount": -5 })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        ann.post(&path, json!({ "amount": 100.001 })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        ann.post(&path, json!({ "amount": "lots" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        ann.post(&path, json!({ "amount": 120, "maxProxyAmount": 110 }))
+            .await,
+        422,
+        "max_below_amount",
+    )
+    .await;
+    assert_error(
+        ann.post(&path, json!({ "amount": 120, "idempotencyKey": "" }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        ann.post_raw(&path, "application/json", "{\"amount\": ")
+            .await,
+        400,
+        "malformed_json",
+    )
+    .await;
+    assert_error(
+        ann.post("/api/items/it_999999/bids", json!({ "amount": 500 }))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.anonymous().post(&path, json!({ "amount": 500 })).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
 
     // Unverified accounts cannot bid.
     let mut newbie = app.browser();
-    app.anonymous().post("/api/auth/register", json!({ "name": "New", "email": "new@example.org", "password": common::PASSWORD })).await;
+    app.anonymous()
+        .post(
+            "/api/auth/register",
+            json!({ "name": "New", "email": "new@example.org", "password": common::PASSWORD }),
+        )
+        .await;
     newbie.login("new@example.org", common::PASSWORD).await;
-    assert_error(newbie.post(&path, json!({ "amount": 500 })).await, 403, "email_not_verified").await;
+    assert_error(
+        newbie.post(&path, json!({ "amount": 500 })).await,
+        403,
+        "email_not_verified",
+    )
+    .await;
 
     // Items that are not competitive, or not published, take no bids.
-    let donor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'donor@example.org'").fetch_one(&app.db).await.unwrap();
+    let donor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'donor@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     let fixed = published_item(&app.db, auction, donor, 25_00, "fixed_price_event").await;
-    assert_error(ann.post(&format!("/api/items/it_{fixed}/bids"), json!({ "amount": 500 })).await, 409, "not_biddable").await;
+    assert_error(
+        ann.post(
+            &format!("/api/items/it_{fixed}/bids"),
+            json!({ "amount": 500 }),
+        )
+        .await,
+        409,
+        "not_biddable",
+    )
+    .await;
     let draft = published_item(&app.db, auction, donor, 25_00, "competitive").await;
-    sqlx::query("UPDATE items SET status = 'draft' WHERE id = $1").bind(draft).execute(&app.db).await.unwrap();
-    assert_error(ann.post(&format!("/api/items/it_{draft}/bids"), json!({ "amount": 500 })).await, 409, "not_biddable").await;
+    sqlx::query("UPDATE items SET status = 'draft' WHERE id = $1")
+        .bind(draft)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_error(
+        ann.post(
+            &format!("/api/items/it_{draft}/bids"),
+            json!({ "amount": 500 }),
+        )
+        .await,
+        409,
+        "not_biddable",
+    )
+    .await;
 
     assert!(stored_bids(&app.db, item).await.is_empty());
-    let seq: i64 = sqlx::query_scalar("SELECT last_seq FROM items WHERE id = $1").bind(item).fetch_one(&app.db).await.unwrap();
+    let seq: i64 = sqlx::query_scalar("SELECT last_seq FROM items WHERE id = $1")
+        .bind(item)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(seq, 0, "refusals take no sequence number");
 }
 
@@ -138,13 +283,41 @@ async fn bids_follow_the_auction_state_and_the_items_close(db: PgPool) {
     let path = format!("/api/items/it_{item}/bids");
 
     // A manager's pause stops bidding at once; releasing it resumes.
-    let r = manager.post(&format!("/api/auctions/a_{auction}/state"), json!({ "state": "paused" })).await;
+    let r = manager
+        .post(
+            &format!("/api/auctions/a_{auction}/state"),
+            json!({ "state": "paused" }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_error(ann.post(&path, json!({ "amount": 100 })).await, 409, "bidding_paused").await;
-    manager.post(&format!("/api/auctions/a_{auction}/state"), json!({ "state": "catalog" })).await;
-    assert_error(ann.post(&path, json!({ "amount": 100 })).await, 409, "bidding_not_open").await;
-    manager.post(&format!("/api/auctions/a_{auction}/state"), json!({ "state": "auto" })).await;
-    assert_eq!(ann.post(&path, json!({ "amount": 100 })).await.status(), StatusCode::CREATED);
+    assert_error(
+        ann.post(&path, json!({ "amount": 100 })).await,
+        409,
+        "bidding_paused",
+    )
+    .await;
+    manager
+        .post(
+            &format!("/api/auctions/a_{auction}/state"),
+            json!({ "state": "catalog" }),
+        )
+        .await;
+    assert_error(
+        ann.post(&path, json!({ "amount": 100 })).await,
+        409,
+        "bidding_not_open",
+    )
+    .await;
+    manager
+        .post(
+            &format!("/api/auctions/a_{auction}/state"),
+            json!({ "state": "auto" }),
+        )
+        .await;
+    assert_eq!(
+        ann.post(&path, json!({ "amount": 100 })).await.status(),
+        StatusCode::CREATED
+    );
 
     // When the calendar's bidding close has passed, the item's book refuses.
     let admin = app.login_as("admin@example.org", &[Role::Admin]).await;
@@ -156,8 +329,19 @@ async fn bids_follow_the_auction_state_and_the_items_close(db: PgPool) {
         "reofferOpenAt": now + chrono::Duration::hours(1), "reofferCloseAt": now + chrono::Duration::hours(2),
         "settlementOpenAt": now + chrono::Duration::hours(3),
     });
-    assert_eq!(admin.put(&format!("/api/auctions/a_{auction}"), cal).await.status(), StatusCode::OK);
-    assert_error(ann.post(&path, json!({ "amount": 500 })).await, 409, "bidding_closed").await;
+    assert_eq!(
+        admin
+            .put(&format!("/api/auctions/a_{auction}"), cal)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_error(
+        ann.post(&path, json!({ "amount": 500 })).await,
+        409,
+        "bidding_closed",
+    )
+    .await;
     assert_eq!(stored_bids(&app.db, item).await.len(), 1);
 }
 
@@ -166,16 +350,39 @@ async fn a_late_bid_extends_the_close_but_never_past_the_hard_deadline(db: PgPoo
     let app = TestApp::spawn(db).await;
     let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
     // Closes in 30 s; a bid in the last 120 s extends to now + 120 s, capped at 60 s from now.
-    let auction = auction_in_bidding(&app.db, chrono::Duration::seconds(30), 120, Some(chrono::Duration::seconds(60))).await;
+    let auction = auction_in_bidding(
+        &app.db,
+        chrono::Duration::seconds(30),
+        120,
+        Some(chrono::Duration::seconds(60)),
+    )
+    .await;
     let item = published_item(&app.db, auction, donor, 10_00, "competitive").await;
     let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
     let before = chrono::Utc::now();
-    let body: Value = ann.post(&format!("/api/items/it_{item}/bids"), json!({ "amount": 10 })).await.json().await.unwrap();
+    let body: Value = ann
+        .post(
+            &format!("/api/items/it_{item}/bids"),
+            json!({ "amount": 10 }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let closes: chrono::DateTime<chrono::Utc> = body["closesAt"].as_str().unwrap().parse().unwrap();
-    let hard: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT hard_close_at FROM auctions").fetch_one(&app.db).await.unwrap();
+    let hard: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT hard_close_at FROM auctions")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(closes, hard, "extended to the hard deadline, not beyond");
     assert!(closes > before + chrono::Duration::seconds(50));
-    let stored: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT closes_at FROM items WHERE id = $1").bind(item).fetch_one(&app.db).await.unwrap();
+    let stored: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT closes_at FROM items WHERE id = $1")
+            .bind(item)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(stored, closes);
 }
 
@@ -186,27 +393,59 @@ async fn idempotency_keys_replay_the_original_answer_byte_for_byte(db: PgPool) {
     let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
     let path = format!("/api/items/it_{item}/bids");
 
-    let first = ann.post(&path, json!({ "amount": 125, "idempotencyKey": "k-1" })).await;
+    let first = ann
+        .post(&path, json!({ "amount": 125, "idempotencyKey": "k-1" }))
+        .await;
     let (status, text) = (first.status(), first.text().await.unwrap());
     assert_eq!(status, StatusCode::CREATED);
     // Someone else bids in between; the retry still returns the original answer.
     bob.post(&path, json!({ "amount": 200 })).await;
-    let retry = ann.post(&path, json!({ "amount": 125, "idempotencyKey": "k-1" })).await;
+    let retry = ann
+        .post(&path, json!({ "amount": 125, "idempotencyKey": "k-1" }))
+        .await;
     assert_eq!(retry.status(), status);
     assert_eq!(retry.text().await.unwrap(), text);
     // The same key in the header works too.
-    let via_header = ann.client.post(ann.url(&path)).header("x-csrf-token", ann.csrf.as_deref().unwrap()).header("idempotency-key", "k-1").json(&json!({ "amount": 125 })).send().await.unwrap();
+    let via_header = ann
+        .client
+        .post(ann.url(&path))
+        .header("x-csrf-token", ann.csrf.as_deref().unwrap())
+        .header("idempotency-key", "k-1")
+        .json(&json!({ "amount": 125 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(via_header.text().await.unwrap(), text);
     // Same key, other payload: 422. Other user, same key: their own key space.
-    assert_error(ann.post(&path, json!({ "amount": 130, "idempotencyKey": "k-1" })).await, 422, "idempotency_key_reused").await;
-    assert_eq!(bob.post(&path, json!({ "amount": 210, "idempotencyKey": "k-1" })).await.status(), StatusCode::CREATED);
+    assert_error(
+        ann.post(&path, json!({ "amount": 130, "idempotencyKey": "k-1" }))
+            .await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(
+        bob.post(&path, json!({ "amount": 210, "idempotencyKey": "k-1" }))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     assert_eq!(stored_bids(&app.db, item).await.len(), 3);
 
     // A refusal under a key is an answer too, and is replayed as given.
-    let refused = ann.post(&path, json!({ "amount": 1, "idempotencyKey": "k-2" })).await;
+    let refused = ann
+        .post(&path, json!({ "amount": 1, "idempotencyKey": "k-2" }))
+        .await;
     let refused_text = refused.text().await.unwrap();
     assert!(refused_text.contains("bid_too_low"));
-    assert_eq!(ann.post(&path, json!({ "amount": 1, "idempotencyKey": "k-2" })).await.text().await.unwrap(), refused_text);
+    assert_eq!(
+        ann.post(&path, json!({ "amount": 1, "idempotencyKey": "k-2" }))
+            .await
+            .text()
+            .await
+            .unwrap(),
+        refused_text
+    );
 }
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
@@ -220,7 +459,13 @@ async fn concurrent_duplicates_make_one_effect_and_survive_a_restart(db: PgPool)
         let url = ann.url(&path);
         let csrf = ann.csrf.clone().unwrap();
         tasks.push(tokio::spawn(async move {
-            let r = client.post(url).header("x-csrf-token", csrf).json(&json!({ "amount": 140, "idempotencyKey": "same" })).send().await.unwrap();
+            let r = client
+                .post(url)
+                .header("x-csrf-token", csrf)
+                .json(&json!({ "amount": 140, "idempotencyKey": "same" }))
+                .send()
+                .await
+                .unwrap();
             (r.status(), r.text().await.unwrap())
         }));
     }
@@ -228,7 +473,10 @@ async fn concurrent_duplicates_make_one_effect_and_survive_a_restart(db: PgPool)
     for t in tasks {
         answers.push(t.await.unwrap());
     }
-    assert!(answers.iter().all(|a| a == &answers[0]), "every duplicate got the same answer: {answers:?}");
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "every duplicate got the same answer: {answers:?}"
+    );
     assert_eq!(answers[0].0, StatusCode::CREATED);
     assert_eq!(stored_bids(&app.db, item).await.len(), 1);
 
@@ -236,7 +484,15 @@ async fn concurrent_duplicates_make_one_effect_and_survive_a_restart(db: PgPool)
     let app2 = TestApp::spawn(db).await;
     let mut ann2 = app2.browser();
     ann2.login("ann@example.org", common::PASSWORD).await;
-    let retry = ann2.post(&path, json!({ "amount": 140, "idempotencyKey": "same" })).await;
+    let retry = ann2
+        .post(&path, json!({ "amount": 140, "idempotencyKey": "same" }))
+        .await;
     assert_eq!((retry.status(), retry.text().await.unwrap()), answers[0]);
-    assert_error(ann2.post(&path, json!({ "amount": 141, "idempotencyKey": "same" })).await, 422, "idempotency_key_reused").await;
+    assert_error(
+        ann2.post(&path, json!({ "amount": 141, "idempotencyKey": "same" }))
+            .await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
 }

@@ -8,10 +8,17 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio_tungstenite::{connect_async, tungstenite::client::IntoClientRequest, tungstenite::Message};
+use tokio_tungstenite::{
+    connect_async, tungstenite::client::IntoClientRequest, tungstenite::Message,
+};
 
 /// An auction whose bidding window is open: opened an hour ago, closes in `closes_in`.
-pub async fn auction_in_bidding(db: &PgPool, closes_in: chrono::Duration, soft_close_seconds: i32, hard_close_in: Option<chrono::Duration>) -> i64 {
+pub async fn auction_in_bidding(
+    db: &PgPool,
+    closes_in: chrono::Duration,
+    soft_close_seconds: i32,
+    hard_close_in: Option<chrono::Duration>,
+) -> i64 {
     let now = Utc::now();
     let close = now + closes_in;
     let reoffer = close + chrono::Duration::hours(2);
@@ -33,7 +40,13 @@ pub async fn auction_in_bidding(db: &PgPool, closes_in: chrono::Duration, soft_c
 }
 
 /// A published item (competitive unless said otherwise) with an opening bid in cents.
-pub async fn published_item(db: &PgPool, auction: i64, donor: i64, opening_cents: i64, kind: &str) -> i64 {
+pub async fn published_item(
+    db: &PgPool,
+    auction: i64,
+    donor: i64,
+    opening_cents: i64,
+    kind: &str,
+) -> i64 {
     let increment: Option<i64> = None;
     sqlx::query_scalar(
         "INSERT INTO items (auction_id, donor_id, type, title, category_id, opening_min_bid, bid_increment, status)
@@ -49,7 +62,8 @@ pub async fn published_item(db: &PgPool, auction: i64, donor: i64, opening_cents
     .unwrap()
 }
 
-pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket client, authenticated with a bearer token when given.
 pub struct Ws {
@@ -61,20 +75,29 @@ impl Ws {
         let url = format!("{}/ws", base.replacen("http", "ws", 1));
         let mut request = url.into_client_request().unwrap();
         if let Some(t) = token {
-            request.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
         let (socket, _) = connect_async(request).await.expect("websocket connects");
         Ws { socket }
     }
 
     pub async fn send(&mut self, message: Value) {
-        self.socket.send(Message::Text(message.to_string().into())).await.unwrap();
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
     }
 
     /// The next JSON message (waits up to 10 s).
     pub async fn next(&mut self) -> Value {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("a message within 10 s").expect("socket open").unwrap();
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("socket open")
+                .unwrap();
             if let Message::Text(t) = frame {
                 return serde_json::from_str(t.as_str()).unwrap();
             }
@@ -92,11 +115,18 @@ impl Ws {
     }
 
     pub async fn subscribe(&mut self, topic: &str) -> Value {
-        self.send(json!({ "type": "subscribe", "topics": [topic] })).await;
+        self.send(json!({ "type": "subscribe", "topics": [topic] }))
+            .await;
         self.next_of("snapshot").await
     }
 
-    pub async fn bid(&mut self, reference: &str, item: i64, amount: &str, max: Option<&str>) -> Value {
+    pub async fn bid(
+        &mut self,
+        reference: &str,
+        item: i64,
+        amount: &str,
+        max: Option<&str>,
+    ) -> Value {
         let mut m = json!({ "type": "bid", "ref": reference, "itemId": format!("it_{item}"), "amount": amount.parse::<f64>().unwrap() });
         if let Some(max) = max {
             m["maxProxyAmount"] = json!(max.parse::<f64>().unwrap());
@@ -126,7 +156,10 @@ pub async fn token(base: &str, email: &str) -> String {
 }
 
 /// The bids of an item as stored, in seq order: (seq, bidder, amount, max, at).
-pub async fn stored_bids(db: &PgPool, item: i64) -> Vec<(i64, i64, i64, Option<i64>, DateTime<Utc>)> {
+pub async fn stored_bids(
+    db: &PgPool,
+    item: i64,
+) -> Vec<(i64, i64, i64, Option<i64>, DateTime<Utc>)> {
     sqlx::query_as("SELECT seq, bidder_id, amount, max_proxy_amount, created_at FROM bids WHERE item_id = $1 ORDER BY seq")
         .bind(item)
         .fetch_all(db)

@@ -1,0 +1,160 @@
+//! Live bidding over real WebSocket clients: two clients see each other's bids, snapshots,
+//! outbid notices, soft-close notices, protocol errors and the Origin check.
+
+mod common;
+mod support;
+
+use auuction::domain::Role;
+use common::TestApp;
+use serde_json::json;
+use sqlx::PgPool;
+use support::{auction_in_bidding, published_item, token, Ws};
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn two_clients_see_each_others_bids_live(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
+    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
+    let item = published_item(&app.db, auction, donor, 50_00, "competitive").await;
+    app.create_user("ann@example.org", &[Role::Bidder]).await;
+    app.create_user("bob@example.org", &[Role::Bidder]).await;
+    let mut ann = Ws::connect(&app.base, Some(&token(&app.base, "ann@example.org").await)).await;
+    let mut bob = Ws::connect(&app.base, Some(&token(&app.base, "bob@example.org").await)).await;
+    let mut watcher = Ws::connect(&app.base, None).await;
+
+    let topic = format!("item:it_{item}");
+    let snap = watcher.subscribe(&topic).await;
+    assert_eq!(snap["topic"], topic);
+    assert_eq!(snap["currentBid"], json!(null));
+    assert_eq!(snap["seq"], 0);
+    assert_eq!(snap["closed"], false);
+    ann.subscribe(&topic).await;
+    bob.subscribe(&topic).await;
+
+    let result = ann.bid("a1", item, "60", Some("100")).await;
+    assert_eq!(result["status"], 201);
+    assert_eq!(result["body"]["leading"], true);
+    for ws in [&mut watcher, &mut bob, &mut ann] {
+        let price = ws.next_of("price").await;
+        assert_eq!(price["itemId"], format!("it_{item}"));
+        assert_eq!(price["seq"], 1);
+        assert_eq!(price["bidCount"], 1);
+        assert_eq!(price["currentBid"], json!(60.0));
+    }
+
+    // Bob outbids Ann's maximum: Ann, and only Ann, gets `outbid`.
+    let result = bob.bid("b1", item, "120", None).await;
+    assert_eq!(result["body"]["leading"], true);
+    let outbid = ann.next_of("outbid").await;
+    assert_eq!(outbid["itemId"], format!("it_{item}"));
+    assert_eq!(outbid["seq"], 2);
+    let price = watcher.next_of("price").await;
+    assert_eq!(price["seq"], 2);
+    assert!(price["leadingBidderId"].as_str().unwrap().starts_with("p_"));
+
+    // A reconnecting client resyncs from the snapshot.
+    let mut late = Ws::connect(&app.base, None).await;
+    let snap = late.subscribe(&topic).await;
+    assert_eq!(snap["seq"], 2);
+    assert_eq!(snap["bidCount"], 2);
+
+    // Clock sync.
+    watcher
+        .send(json!({ "type": "ping", "clientTime": 1234.5 }))
+        .await;
+    let pong = watcher.next_of("pong").await;
+    assert_eq!(pong["clientTime"], 1234.5);
+    let server = pong["serverTime"].as_i64().unwrap();
+    assert!((server - chrono::Utc::now().timestamp_millis()).abs() < 5_000);
+
+    // The auction topic: a snapshot listing live items, then their prices.
+    let snap = watcher.subscribe(&format!("auction:a_{auction}")).await;
+    assert_eq!(snap["state"], "bidding");
+    assert_eq!(snap["items"][0]["itemId"], format!("it_{item}"));
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn the_socket_refuses_what_it_cannot_use(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
+    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
+    let item = published_item(&app.db, auction, donor, 50_00, "competitive").await;
+    let mut guest = Ws::connect(&app.base, None).await;
+    let r = guest.bid("g", item, "60", None).await;
+    assert_eq!(r["status"], 401);
+    assert_eq!(r["body"]["error"], "unauthenticated");
+    guest
+        .send(json!({ "type": "subscribe", "topics": ["user:1"] }))
+        .await;
+    assert_eq!(guest.next_of("error").await["error"], "bad_topic");
+    guest
+        .send(json!({ "type": "bid", "itemId": "it_1", "amount": 1.005 }))
+        .await;
+    assert_eq!(guest.next_of("error").await["error"], "bad_message");
+    guest
+        .socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            "nonsense".into(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(guest.next_of("error").await["error"], "bad_message");
+
+    // A page from another site may not open a socket with the visitor's cookie.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/ws", app.base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    let mut request = format!("{}/ws", app.base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://127.0.0.1".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+}
+
+use futures_util::SinkExt;
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
+    // Closes in 3 s; the soft-close window is 2 s, the hard deadline 4 s away.
+    let auction = auction_in_bidding(
+        &app.db,
+        chrono::Duration::seconds(3),
+        2,
+        Some(chrono::Duration::seconds(4)),
+    )
+    .await;
+    let item = published_item(&app.db, auction, donor, 5_00, "competitive").await;
+    app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let mut ann = Ws::connect(&app.base, Some(&token(&app.base, "ann@example.org").await)).await;
+    let snap = ann.subscribe(&format!("item:it_{item}")).await;
+    let original: chrono::DateTime<chrono::Utc> =
+        snap["closesAt"].as_str().unwrap().parse().unwrap();
+    // Wait until inside the last 2 s, then bid: the close moves later.
+    let wait = (original - chrono::Utc::now() - chrono::Duration::milliseconds(1500))
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    let r = ann.bid("late", item, "5", None).await;
+    assert_eq!(r["status"], 201, "{r}");
+    let closing = ann.next_of("closing").await;
+    assert_eq!(closing["closed"], false);
+    let extended: chrono::DateTime<chrono::Utc> =
+        closing["closesAt"].as_str().unwrap().parse().unwrap();
+    assert!(extended > original);
+    // And when it comes, the close itself is announced.
+    let closed = ann.next_of("closing").await;
+    assert_eq!(closed["closed"], true);
+    assert_eq!(closed["closesAt"], closing["closesAt"]);
+    let r = ann.bid("too-late", item, "50", None).await;
+    assert_eq!(r["status"], 409);
+    assert_eq!(r["body"]["error"], "bidding_closed");
+}
