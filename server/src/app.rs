@@ -68,7 +68,12 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", state.config.bind))?;
         let router = router(state.clone());
-        Ok(Application { listener, router, state, engine_tasks })
+        Ok(Application {
+            listener,
+            router,
+            state,
+            engine_tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -122,7 +127,14 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
     let sessions = PostgresStore::new(db.clone());
     let shutdown = CancellationToken::new();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (engine, engine_tasks) = Engine::start(db.clone(), clock.clone(), Arc::new(Hub::default()), config.engine_shards, shutdown.clone()).await?;
+    let (engine, engine_tasks) = Engine::start(
+        db.clone(),
+        clock.clone(),
+        Arc::new(Hub::default()),
+        config.engine_shards,
+        shutdown.clone(),
+    )
+    .await?;
     let state = AppState {
         limits: Arc::new(http::security::RateLimits::new(&config.rate_limits)),
         db,

@@ -91,7 +91,9 @@ fn project_root() -> PathBuf {
 }
 
 fn default_shards() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 fn var(name: &str) -> Option<String> {

@@ -37,7 +37,11 @@ async fn calendar_loop(state: AppState) {
 pub async fn flip_due_states(state: &AppState) -> sqlx::Result<()> {
     let now = state.now();
     for (row, old) in auctions::persist_calendar_states(&state.db, now).await? {
-        state.engine.auction_state_changed(row.auction_id(), row.state_at(now), row.override_state().is_some());
+        state.engine.auction_state_changed(
+            row.auction_id(),
+            row.state_at(now),
+            row.override_state().is_some(),
+        );
         tracing::info!(auction = row.id, from = old.as_str(), to = %row.state, "auction state changed");
         audit::record(
             &state.db,

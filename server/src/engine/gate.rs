@@ -27,12 +27,18 @@ pub enum Shut {
 
 impl Gate {
     pub fn new(state: AuctionState, overridden: bool) -> Gate {
-        Gate { state: AtomicU8::new(state as u8), overridden: AtomicBool::new(overridden) }
+        Gate {
+            state: AtomicU8::new(state as u8),
+            overridden: AtomicBool::new(overridden),
+        }
     }
 
     pub fn state(&self) -> AuctionState {
         let raw = self.state.load(Ordering::Acquire);
-        AuctionState::ALL.get(raw as usize).copied().unwrap_or(AuctionState::Draft)
+        AuctionState::ALL
+            .get(raw as usize)
+            .copied()
+            .unwrap_or(AuctionState::Draft)
     }
 
     /// Bids are taken while the auction is in its bidding window. After the calendar's
@@ -45,7 +51,9 @@ impl Gate {
             AuctionState::Bidding => Ok(()),
             AuctionState::Paused if !overridden => Ok(()),
             AuctionState::Paused => Err(Shut::PausedByManager),
-            AuctionState::Draft | AuctionState::Registration | AuctionState::Catalog => Err(Shut::NotYetOpen),
+            AuctionState::Draft | AuctionState::Registration | AuctionState::Catalog => {
+                Err(Shut::NotYetOpen)
+            }
             _ => Err(Shut::Over),
         }
     }
@@ -59,8 +67,16 @@ pub struct Gates {
 
 impl Gates {
     /// The gate of `auction`, created with the given state when it is new.
-    pub fn get_or_insert(&self, auction: AuctionId, state: AuctionState, overridden: bool) -> Arc<Gate> {
-        self.map.entry(auction).or_insert_with(|| Arc::new(Gate::new(state, overridden))).clone()
+    pub fn get_or_insert(
+        &self,
+        auction: AuctionId,
+        state: AuctionState,
+        overridden: bool,
+    ) -> Arc<Gate> {
+        self.map
+            .entry(auction)
+            .or_insert_with(|| Arc::new(Gate::new(state, overridden)))
+            .clone()
     }
 
     pub fn state(&self, auction: AuctionId) -> Option<AuctionState> {

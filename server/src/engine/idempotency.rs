@@ -35,8 +35,16 @@ pub fn request_hash(item: ItemId, amount: Cents, max_proxy: Option<Cents>) -> [u
 
 enum Slot {
     /// Claimed; the answer is on its way. Waiters watch the channel.
-    Pending { hash: [u8; 32], answer: watch::Receiver<Option<BidReply>>, tx: Arc<watch::Sender<Option<BidReply>>> },
-    Done { hash: [u8; 32], reply: BidReply, at: Instant },
+    Pending {
+        hash: [u8; 32],
+        answer: watch::Receiver<Option<BidReply>>,
+        tx: Arc<watch::Sender<Option<BidReply>>>,
+    },
+    Done {
+        hash: [u8; 32],
+        reply: BidReply,
+        at: Instant,
+    },
 }
 
 pub enum Claim {
@@ -61,7 +69,10 @@ fn reused() -> BidReply {
 
 impl Idempotency {
     pub fn new(db: PgPool) -> Idempotency {
-        Idempotency { db, slots: DashMap::new() }
+        Idempotency {
+            db,
+            slots: DashMap::new(),
+        }
     }
 
     pub async fn claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> Claim {
@@ -85,7 +96,10 @@ impl Idempotency {
                     return Claim::Answered(reused());
                 }
                 let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-                return Claim::Answered(BidReply { status, body: Arc::from(body) });
+                return Claim::Answered(BidReply {
+                    status,
+                    body: Arc::from(body),
+                });
             }
             Ok(None) => {}
             Err(e) => {
@@ -98,7 +112,11 @@ impl Idempotency {
         let claimed = match self.slots.entry(slot_key.clone()) {
             Entry::Vacant(v) => {
                 let (tx, rx) = watch::channel(None);
-                v.insert(Slot::Pending { hash, answer: rx, tx: Arc::new(tx) });
+                v.insert(Slot::Pending {
+                    hash,
+                    answer: rx,
+                    tx: Arc::new(tx),
+                });
                 true
             }
             Entry::Occupied(_) => false,
@@ -118,7 +136,9 @@ impl Idempotency {
         let mut rx = {
             let slot = self.slots.get(slot_key)?;
             match &*slot {
-                Slot::Done { hash: h, reply, .. } => return Some(if *h == hash { reply.clone() } else { reused() }),
+                Slot::Done { hash: h, reply, .. } => {
+                    return Some(if *h == hash { reply.clone() } else { reused() })
+                }
                 Slot::Pending { hash: h, .. } if *h != hash => return Some(reused()),
                 Slot::Pending { answer, .. } => answer.clone(),
             }
@@ -136,7 +156,9 @@ impl Idempotency {
     /// the bid again.
     pub fn finish(&self, user: UserId, key: &str, reply: &BidReply) {
         let slot_key = (user.0, key.to_string());
-        let Some(mut slot) = self.slots.get_mut(&slot_key) else { return };
+        let Some(mut slot) = self.slots.get_mut(&slot_key) else {
+            return;
+        };
         let (hash, tx) = match &*slot {
             Slot::Pending { hash, tx, .. } => (*hash, tx.clone()),
             Slot::Done { .. } => return,
@@ -145,7 +167,11 @@ impl Idempotency {
             drop(slot);
             self.slots.remove(&slot_key);
         } else {
-            *slot = Slot::Done { hash, reply: reply.clone(), at: Instant::now() };
+            *slot = Slot::Done {
+                hash,
+                reply: reply.clone(),
+                at: Instant::now(),
+            };
             drop(slot);
         }
         let _ = tx.send(Some(reply.clone()));

@@ -89,12 +89,21 @@ pub struct JournalHandle {
     pub generation: Arc<AtomicU64>,
 }
 
-pub fn spawn(db: PgPool, hub: Arc<Hub>, shutdown: CancellationToken) -> (JournalHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn(
+    db: PgPool,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> (JournalHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let generation = Arc::new(AtomicU64::new(0));
     let (fanout_tx, fanout_rx) = mpsc::channel::<Vec<Published>>(1024);
     tokio::spawn(fanout(hub, fanout_rx));
-    let journal = Journal { db, rx, generation: generation.clone(), fanout: fanout_tx };
+    let journal = Journal {
+        db,
+        rx,
+        generation: generation.clone(),
+        fanout: fanout_tx,
+    };
     let task = tokio::spawn(journal.run(shutdown));
     (JournalHandle { tx, generation }, task)
 }
@@ -138,7 +147,8 @@ impl Journal {
         let current = self.generation.load(Ordering::Acquire);
         // Entries the shard made before it learnt of a failure are built on a book that held
         // failed bids: refuse them, the shard reloads those items.
-        let (live, stale): (Vec<Entry>, Vec<Entry>) = batch.drain(..).partition(|e| e.generation == current);
+        let (live, stale): (Vec<Entry>, Vec<Entry>) =
+            batch.drain(..).partition(|e| e.generation == current);
         for entry in stale {
             let _ = entry.reply.send(BidReply::storage_unavailable());
         }
@@ -147,14 +157,30 @@ impl Journal {
         }
         // A batch of refusals only (nothing to store) needs no round trip: the batches before
         // it have committed, which is all its answers wait for.
-        let needs_write = live.iter().any(|e| e.key.is_some() || matches!(e.change, Change::Accepted { .. }));
-        let written = if needs_write { tokio::time::timeout(WRITE_TIMEOUT, write(&self.db, &live)).await } else { Ok(Ok(())) };
+        let needs_write = live
+            .iter()
+            .any(|e| e.key.is_some() || matches!(e.change, Change::Accepted { .. }));
+        let written = if needs_write {
+            tokio::time::timeout(WRITE_TIMEOUT, write(&self.db, &live)).await
+        } else {
+            Ok(Ok(()))
+        };
         match written {
             Ok(Ok(())) => {
                 let mut published = Vec::new();
                 for entry in live {
-                    if let Change::Accepted { state, outbid, extended, .. } = entry.change {
-                        published.push(Published { state, outbid, extended });
+                    if let Change::Accepted {
+                        state,
+                        outbid,
+                        extended,
+                        ..
+                    } = entry.change
+                    {
+                        published.push(Published {
+                            state,
+                            outbid,
+                            extended,
+                        });
                     }
                     let _ = entry.reply.send(entry.response);
                 }
@@ -164,7 +190,9 @@ impl Journal {
             }
             outcome => {
                 match outcome {
-                    Ok(Err(e)) => tracing::error!(error = %e, entries = live.len(), "journal write failed"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, entries = live.len(), "journal write failed")
+                    }
                     _ => tracing::error!(entries = live.len(), "journal write timed out"),
                 }
                 self.generation.fetch_add(1, Ordering::AcqRel);
@@ -212,7 +240,14 @@ async fn write(db: &PgPool, entries: &[Entry]) -> sqlx::Result<()> {
     let mut notice_payload = Vec::new();
     let mut notice_item = Vec::new();
     for entry in entries {
-        if let Change::Accepted { bid, state, leader, outbid, .. } = &entry.change {
+        if let Change::Accepted {
+            bid,
+            state,
+            leader,
+            outbid,
+            ..
+        } = &entry.change
+        {
             bid_item.push(bid.item.0);
             bid_bidder.push(bid.bidder.0);
             bid_amount.push(bid.amount.0);

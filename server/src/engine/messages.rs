@@ -76,7 +76,10 @@ impl ItemState {
             #[serde(flatten)]
             fields: ItemFields,
         }
-        Utf8Bytes::from(to_text(&Price { r#type: "price", fields: self.fields() }))
+        Utf8Bytes::from(to_text(&Price {
+            r#type: "price",
+            fields: self.fields(),
+        }))
     }
 
     /// The state of an item topic on subscribe and after reconnect.
@@ -131,12 +134,22 @@ pub fn closing_message(item: ItemId, closes_at: DateTime<Utc>, closed: bool) -> 
         closes_at: DateTime<Utc>,
         closed: bool,
     }
-    Utf8Bytes::from(to_text(&Closing { r#type: "closing", item_id: item, closes_at, closed }))
+    Utf8Bytes::from(to_text(&Closing {
+        r#type: "closing",
+        item_id: item,
+        closes_at,
+        closed,
+    }))
 }
 
 /// The answer to an accepted bid: the spec's leading or outbid shape, plus the details a
 /// bid panel needs (seq, bid count, next minimum, close).
-pub fn accepted_reply(item: ItemId, accepted: &Accepted, bid_count: u64, leader_paddle: i32) -> BidReply {
+pub fn accepted_reply(
+    item: ItemId,
+    accepted: &Accepted,
+    bid_count: u64,
+    leader_paddle: i32,
+) -> BidReply {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Reply {
@@ -160,7 +173,10 @@ pub fn accepted_reply(item: ItemId, accepted: &Accepted, bid_count: u64, leader_
         next_minimum: accepted.next_minimum,
         closes_at: accepted.closes_at,
     });
-    BidReply { status: StatusCode::CREATED, body: body.into() }
+    BidReply {
+        status: StatusCode::CREATED,
+        body: body.into(),
+    }
 }
 
 /// A refusal by the rules: 409 when the item's state decides (too low, closed, nothing to
@@ -176,10 +192,16 @@ pub fn refusal_reply(refusal: &Refusal) -> BidReply {
         #[serde(skip_serializing_if = "Option::is_none")]
         closes_at: Option<DateTime<Utc>>,
     }
-    let mut body = Body { error: refusal.code(), message: String::new(), minimum: None, closes_at: None };
+    let mut body = Body {
+        error: refusal.code(),
+        message: String::new(),
+        minimum: None,
+        closes_at: None,
+    };
     let status = match refusal {
         Refusal::BelowMinimum { minimum } => {
-            body.message = format!("Your bid is below the minimum. The least you can bid now is ${minimum}.");
+            body.message =
+                format!("Your bid is below the minimum. The least you can bid now is ${minimum}.");
             body.minimum = Some(*minimum);
             StatusCode::CONFLICT
         }
@@ -197,7 +219,10 @@ pub fn refusal_reply(refusal: &Refusal) -> BidReply {
             StatusCode::CONFLICT
         }
     };
-    BidReply { status, body: to_text(&body).into() }
+    BidReply {
+        status,
+        body: to_text(&body).into(),
+    }
 }
 
 #[cfg(test)]
@@ -222,12 +247,18 @@ mod tests {
         assert_eq!(body["itemId"], "it_123");
         assert_eq!(body["leading"], false);
         assert_eq!(body["leadingBidderId"], "p_999");
-        assert!(reply.body.contains("\"currentBid\":150.00"), "{}", reply.body);
+        assert!(
+            reply.body.contains("\"currentBid\":150.00"),
+            "{}",
+            reply.body
+        );
     }
 
     #[test]
     fn too_low_says_the_minimum() {
-        let reply = refusal_reply(&Refusal::BelowMinimum { minimum: Cents(13000) });
+        let reply = refusal_reply(&Refusal::BelowMinimum {
+            minimum: Cents(13000),
+        });
         assert_eq!(reply.status, StatusCode::CONFLICT);
         let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
         assert_eq!(body["error"], "bid_too_low");

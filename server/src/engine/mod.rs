@@ -72,7 +72,10 @@ pub struct BidReply {
 impl BidReply {
     /// An error answer in the API's `{"error", "message"}` shape.
     pub fn error(status: StatusCode, code: &str, message: &str) -> BidReply {
-        BidReply { status, body: Arc::from(json!({ "error": code, "message": message }).to_string()) }
+        BidReply {
+            status,
+            body: Arc::from(json!({ "error": code, "message": message }).to_string()),
+        }
     }
 
     /// Not durable: the journal could not commit. Never stored under an idempotency key,
@@ -92,9 +95,16 @@ impl BidReply {
 
 /// Commands a shard takes, one at a time.
 pub enum Command {
-    Bid { input: BidInput, request_hash: Option<[u8; 32]>, reply: oneshot::Sender<BidReply> },
+    Bid {
+        input: BidInput,
+        request_hash: Option<[u8; 32]>,
+        reply: oneshot::Sender<BidReply>,
+    },
     /// Make sure the item's book is loaded (publishing its committed state to the hub).
-    Touch { item: ItemId, reply: oneshot::Sender<()> },
+    Touch {
+        item: ItemId,
+        reply: oneshot::Sender<()>,
+    },
     /// The item's settings or its auction's calendar changed: reload it from Postgres.
     Reload { item: ItemId },
 }
@@ -135,7 +145,11 @@ impl Engine {
         let mut loaded = recovery::load_all(&db, &gates, shards).await?;
         tracing::info!(
             items = loaded.iter().map(|s| s.len()).sum::<usize>(),
-            bids = loaded.iter().flat_map(|s| s.iter()).map(|b| b.book.last_seq()).sum::<u64>(),
+            bids = loaded
+                .iter()
+                .flat_map(|s| s.iter())
+                .map(|b| b.book.last_seq())
+                .sum::<u64>(),
             ms = started.elapsed().as_millis() as u64,
             "bid books rebuilt from Postgres"
         );
@@ -145,12 +159,25 @@ impl Engine {
             let (tx, rx) = mpsc::channel(SHARD_QUEUE);
             let (journal, journal_task) = journal::spawn(db.clone(), hub.clone(), shutdown.clone());
             let books = std::mem::take(&mut loaded[index]);
-            let shard = shard::Shard::new(index, db.clone(), clock.clone(), hub.clone(), gates.clone(), journal, books);
+            let shard = shard::Shard::new(
+                index,
+                db.clone(),
+                clock.clone(),
+                hub.clone(),
+                gates.clone(),
+                journal,
+                books,
+            );
             tasks.push(tokio::spawn(shard.run(rx, shutdown.clone())));
             tasks.push(journal_task);
             senders.push(tx);
         }
-        let engine = Engine { shards: senders.into(), idempotency, gates, hub };
+        let engine = Engine {
+            shards: senders.into(),
+            idempotency,
+            gates,
+            hub,
+        };
         Ok((engine, EngineTasks(tasks)))
     }
 
@@ -183,8 +210,20 @@ impl Engine {
     async fn send_bid(&self, input: BidInput, request_hash: Option<[u8; 32]>) -> BidReply {
         let (tx, rx) = oneshot::channel();
         let shard = self.shard_for(input.item);
-        if shard.send(Command::Bid { input, request_hash, reply: tx }).await.is_err() {
-            return BidReply::error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "The server is restarting. Please try again in a moment.");
+        if shard
+            .send(Command::Bid {
+                input,
+                request_hash,
+                reply: tx,
+            })
+            .await
+            .is_err()
+        {
+            return BidReply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "The server is restarting. Please try again in a moment.",
+            );
         }
         rx.await.unwrap_or_else(|_| BidReply::storage_unavailable())
     }
@@ -192,7 +231,12 @@ impl Engine {
     /// Loads the item's book if needed; afterwards the hub holds its committed snapshot.
     pub async fn touch(&self, item: ItemId) {
         let (tx, rx) = oneshot::channel();
-        if self.shard_for(item).send(Command::Touch { item, reply: tx }).await.is_ok() {
+        if self
+            .shard_for(item)
+            .send(Command::Touch { item, reply: tx })
+            .await
+            .is_ok()
+        {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }

@@ -59,7 +59,8 @@ struct ItemRow {
     state_override: Option<String>,
 }
 
-const ITEM_QUERY: &str = "SELECT i.id, i.auction_id, i.opening_min_bid, i.bid_increment, a.bidding_close_at,
+const ITEM_QUERY: &str =
+    "SELECT i.id, i.auction_id, i.opening_min_bid, i.bid_increment, a.bidding_close_at,
         a.hard_close_at, a.soft_close_seconds, a.state, a.state_override
    FROM items i JOIN auctions a ON a.id = i.auction_id
   WHERE i.type = 'competitive' AND i.status IN ('published', 'closed')";
@@ -103,26 +104,48 @@ struct BidRow {
 fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> LoadedBook {
     let recorded: Vec<RecordedBid> = bids
         .iter()
-        .map(|b| RecordedBid { bidder: b.bidder_id, amount: Cents(b.amount), max_proxy: b.max_proxy_amount.map(Cents), at: b.created_at })
+        .map(|b| RecordedBid {
+            bidder: b.bidder_id,
+            amount: Cents(b.amount),
+            max_proxy: b.max_proxy_amount.map(Cents),
+            at: b.created_at,
+        })
         .collect();
     let book = match Book::replay(row.params(), &recorded) {
         Ok(book) => book,
         Err(e) => {
             tracing::error!(item = row.id, error = %e, "replay refused a recorded bid; keeping the bids before it");
-            Book::replay(row.params(), &recorded[..e.index]).unwrap_or_else(|_| Book::new(row.params()))
+            Book::replay(row.params(), &recorded[..e.index])
+                .unwrap_or_else(|_| Book::new(row.params()))
         }
     };
-    let paddles: HashMap<i64, i32> = bids.iter().map(|b| (b.bidder_id, b.paddle_number)).collect();
+    let paddles: HashMap<i64, i32> = bids
+        .iter()
+        .map(|b| (b.bidder_id, b.paddle_number))
+        .collect();
     let leader_paddle = book.leader().and_then(|l| paddles.get(&l).copied());
-    LoadedBook { item: ItemId(row.id), auction: AuctionId(row.auction_id), gate: row.gate(gates), book, leader_paddle, paddles }
+    LoadedBook {
+        item: ItemId(row.id),
+        auction: AuctionId(row.auction_id),
+        gate: row.gate(gates),
+        book,
+        leader_paddle,
+        paddles,
+    }
 }
 
 /// Every biddable item's book, grouped by shard (`item id % shards`). Bids are streamed in
 /// (item, seq) order, so memory holds one item's bids at a time, not the whole table.
-pub async fn load_all(db: &PgPool, gates: &Gates, shards: usize) -> sqlx::Result<Vec<Vec<LoadedBook>>> {
-    let items: Vec<ItemRow> = sqlx::query_as(&format!("{ITEM_QUERY} AND a.state NOT IN ('closed', 'settlement') ORDER BY i.id"))
-        .fetch_all(db)
-        .await?;
+pub async fn load_all(
+    db: &PgPool,
+    gates: &Gates,
+    shards: usize,
+) -> sqlx::Result<Vec<Vec<LoadedBook>>> {
+    let items: Vec<ItemRow> = sqlx::query_as(&format!(
+        "{ITEM_QUERY} AND a.state NOT IN ('closed', 'settlement') ORDER BY i.id"
+    ))
+    .fetch_all(db)
+    .await?;
     let by_id: HashMap<i64, &ItemRow> = items.iter().map(|r| (r.id, r)).collect();
     let ids: Vec<i64> = items.iter().map(|r| r.id).collect();
     let mut out: Vec<Vec<LoadedBook>> = (0..shards).map(|_| Vec::new()).collect();
@@ -174,15 +197,28 @@ pub enum NotBiddable {
 }
 
 /// Loads one item's book from what Postgres has committed.
-pub async fn load_item(db: &PgPool, gates: &Gates, item: ItemId) -> sqlx::Result<Result<LoadedBook, NotBiddable>> {
-    let kind: Option<(String, String)> = sqlx::query_as("SELECT type, status FROM items WHERE id = $1").bind(item.0).fetch_optional(db).await?;
+pub async fn load_item(
+    db: &PgPool,
+    gates: &Gates,
+    item: ItemId,
+) -> sqlx::Result<Result<LoadedBook, NotBiddable>> {
+    let kind: Option<(String, String)> =
+        sqlx::query_as("SELECT type, status FROM items WHERE id = $1")
+            .bind(item.0)
+            .fetch_optional(db)
+            .await?;
     match kind {
         None => return Ok(Err(NotBiddable::Missing)),
         Some((t, _)) if t != "competitive" => return Ok(Err(NotBiddable::NotCompetitive)),
-        Some((_, s)) if s != "published" && s != "closed" => return Ok(Err(NotBiddable::NotPublished)),
+        Some((_, s)) if s != "published" && s != "closed" => {
+            return Ok(Err(NotBiddable::NotPublished))
+        }
         _ => {}
     }
-    let row: ItemRow = sqlx::query_as(&format!("{ITEM_QUERY} AND i.id = $1")).bind(item.0).fetch_one(db).await?;
+    let row: ItemRow = sqlx::query_as(&format!("{ITEM_QUERY} AND i.id = $1"))
+        .bind(item.0)
+        .fetch_one(db)
+        .await?;
     let bids: Vec<BidRow> = sqlx::query_as(
         "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
            FROM bids b JOIN users u ON u.id = b.bidder_id

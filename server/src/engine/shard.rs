@@ -61,7 +61,15 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(index: usize, db: PgPool, clock: Arc<dyn Clock>, hub: Arc<Hub>, gates: Arc<Gates>, journal: JournalHandle, books: Vec<LoadedBook>) -> Shard {
+    pub fn new(
+        index: usize,
+        db: PgPool,
+        clock: Arc<dyn Clock>,
+        hub: Arc<Hub>,
+        gates: Arc<Gates>,
+        journal: JournalHandle,
+        books: Vec<LoadedBook>,
+    ) -> Shard {
         let mut shard = Shard {
             index,
             db,
@@ -96,10 +104,15 @@ impl Shard {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
-        tracing::debug!(shard = self.index, items = self.items.len(), "shard started");
+        tracing::debug!(
+            shard = self.index,
+            items = self.items.len(),
+            "shard started"
+        );
         loop {
             let next_close = self.closes.peek().map(|Reverse((at, _))| *at);
-            let sleep = next_close.map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+            let sleep =
+                next_close.map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -116,9 +129,16 @@ impl Shard {
     /// After a failed write, every item touched in that generation is reloaded before its
     /// next command (see journal.rs).
     fn check_generation(&mut self) {
-        let current = self.journal.generation.load(std::sync::atomic::Ordering::Acquire);
+        let current = self
+            .journal
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire);
         if current != self.generation {
-            tracing::warn!(shard = self.index, items = self.dirty.len(), "journal write failed; reloading the items it touched");
+            tracing::warn!(
+                shard = self.index,
+                items = self.dirty.len(),
+                "journal write failed; reloading the items it touched"
+            );
             for item in self.dirty.drain() {
                 self.items.insert(item, Slot::NeedsReload);
             }
@@ -129,7 +149,11 @@ impl Shard {
     async fn handle(&mut self, command: Command) {
         self.check_generation();
         match command {
-            Command::Bid { input, request_hash, reply } => self.bid(input, request_hash, reply).await,
+            Command::Bid {
+                input,
+                request_hash,
+                reply,
+            } => self.bid(input, request_hash, reply).await,
             Command::Touch { item, reply } => {
                 let _ = self.ready(item).await;
                 let _ = reply.send(());
@@ -147,7 +171,13 @@ impl Shard {
     /// Waits until every entry sent so far is committed (or failed).
     async fn barrier(&mut self) {
         let (tx, rx) = oneshot::channel();
-        let entry = Entry { generation: self.generation, change: Change::Refused, key: None, response: BidReply::storage_unavailable(), reply: tx };
+        let entry = Entry {
+            generation: self.generation,
+            change: Change::Refused,
+            key: None,
+            response: BidReply::storage_unavailable(),
+            reply: tx,
+        };
         if self.journal.tx.send(entry).await.is_ok() {
             let _ = rx.await;
         }
@@ -166,13 +196,25 @@ impl Shard {
                     self.install(book);
                 }
                 Ok(Err(NotBiddable::Missing)) => {
-                    return Err(BidReply::error(StatusCode::NOT_FOUND, "not_found", "Item was not found."));
+                    return Err(BidReply::error(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "Item was not found.",
+                    ));
                 }
                 Ok(Err(NotBiddable::NotCompetitive)) => {
-                    return Err(BidReply::error(StatusCode::CONFLICT, "not_biddable", "This item is not sold by bidding."));
+                    return Err(BidReply::error(
+                        StatusCode::CONFLICT,
+                        "not_biddable",
+                        "This item is not sold by bidding.",
+                    ));
                 }
                 Ok(Err(NotBiddable::NotPublished)) => {
-                    return Err(BidReply::error(StatusCode::CONFLICT, "not_biddable", "This item is not open for bidding."));
+                    return Err(BidReply::error(
+                        StatusCode::CONFLICT,
+                        "not_biddable",
+                        "This item is not open for bidding.",
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(shard = self.index, item = item.0, error = %e, "loading a book failed");
@@ -187,7 +229,12 @@ impl Shard {
         }
     }
 
-    async fn bid(&mut self, input: BidInput, request_hash: Option<[u8; 32]>, reply: oneshot::Sender<BidReply>) {
+    async fn bid(
+        &mut self,
+        input: BidInput,
+        request_hash: Option<[u8; 32]>,
+        reply: oneshot::Sender<BidReply>,
+    ) {
         let item = input.item;
         let now = micros(self.clock.now());
         let generation = self.generation;
@@ -199,13 +246,21 @@ impl Shard {
             }
         };
         let key = match (&input.idempotency_key, request_hash) {
-            (Some(key), Some(hash)) => Some(KeyRecord { user: input.bidder, key: key.clone(), hash }),
+            (Some(key), Some(hash)) => Some(KeyRecord {
+                user: input.bidder,
+                key: key.clone(),
+                hash,
+            }),
             _ => None,
         };
         let (change, response) = match book.gate.admits_bids() {
             Err(shut) => (Change::Refused, shut_reply(shut)),
             Ok(()) => {
-                let request = BidRequest { bidder: input.bidder.0, amount: input.amount, max_proxy: input.max_proxy };
+                let request = BidRequest {
+                    bidder: input.bidder.0,
+                    amount: input.amount,
+                    max_proxy: input.max_proxy,
+                };
                 match book.book.place(request, now) {
                     Err(refusal) => (Change::Refused, refusal_reply(&refusal)),
                     Ok(accepted) => {
@@ -213,21 +268,41 @@ impl Shard {
                         book.leader_paddle = book.paddles.get(&accepted.leader).copied();
                         let state = book.state();
                         let leader_paddle = book.leader_paddle.unwrap_or(input.paddle);
-                        let response = accepted_reply(item, &accepted, state.bid_count, leader_paddle);
+                        let response =
+                            accepted_reply(item, &accepted, state.bid_count, leader_paddle);
                         if accepted.extended {
                             self.closes.push(Reverse((accepted.closes_at, item)));
                         }
                         self.dirty.insert(item);
-                        let bid = BidRow { item, bidder: input.bidder, amount: input.amount, max_proxy: input.max_proxy, seq: accepted.seq, at: now };
+                        let bid = BidRow {
+                            item,
+                            bidder: input.bidder,
+                            amount: input.amount,
+                            max_proxy: input.max_proxy,
+                            seq: accepted.seq,
+                            at: now,
+                        };
                         (
-                            Change::Accepted { bid, state, leader: accepted.leader, outbid: accepted.previous_leader, extended: accepted.extended },
+                            Change::Accepted {
+                                bid,
+                                state,
+                                leader: accepted.leader,
+                                outbid: accepted.previous_leader,
+                                extended: accepted.extended,
+                            },
                             response,
                         )
                     }
                 }
             }
         };
-        let entry = Entry { generation, change, key, response, reply };
+        let entry = Entry {
+            generation,
+            change,
+            key,
+            response,
+            reply,
+        };
         if let Err(mpsc::error::SendError(entry)) = self.journal.tx.send(entry).await {
             let _ = entry.reply.send(BidReply::storage_unavailable());
         }
@@ -253,8 +328,20 @@ impl Shard {
 
 fn shut_reply(shut: Shut) -> BidReply {
     match shut {
-        Shut::NotYetOpen => BidReply::error(StatusCode::CONFLICT, "bidding_not_open", "Bidding has not opened yet."),
-        Shut::Over => BidReply::error(StatusCode::CONFLICT, "bidding_closed", "Bidding has closed."),
-        Shut::PausedByManager => BidReply::error(StatusCode::CONFLICT, "bidding_paused", "Bidding is paused by the auction managers. Please wait a moment."),
+        Shut::NotYetOpen => BidReply::error(
+            StatusCode::CONFLICT,
+            "bidding_not_open",
+            "Bidding has not opened yet.",
+        ),
+        Shut::Over => BidReply::error(
+            StatusCode::CONFLICT,
+            "bidding_closed",
+            "Bidding has closed.",
+        ),
+        Shut::PausedByManager => BidReply::error(
+            StatusCode::CONFLICT,
+            "bidding_paused",
+            "Bidding is paused by the auction managers. Please wait a moment.",
+        ),
     }
 }

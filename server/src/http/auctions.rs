@@ -228,7 +228,9 @@ async fn update(
     .await?;
     tx.commit().await?;
     // The books close by the calendar: the engine follows the new dates at once.
-    state.engine.auction_state_changed(id, after.state_at(now), after.override_state().is_some());
+    state
+        .engine
+        .auction_state_changed(id, after.state_at(now), after.override_state().is_some());
     state.engine.reload_auction(&state.db, id).await?;
     Ok(Json(AuctionView::new(&after, now)))
 }
@@ -283,7 +285,9 @@ async fn set_state(
     .await?;
     tx.commit().await?;
     // The books close by the calendar: the engine follows the new dates at once.
-    state.engine.auction_state_changed(id, after.state_at(now), after.override_state().is_some());
+    state
+        .engine
+        .auction_state_changed(id, after.state_at(now), after.override_state().is_some());
     state.engine.reload_auction(&state.db, id).await?;
     Ok(Json(AuctionView::new(&after, now)))
 }

@@ -41,9 +41,14 @@ struct BidRequest {
 fn reply_response(reply: BidReply) -> Response<Body> {
     let mut response = Response::new(Body::from(reply.body.to_string()));
     *response.status_mut() = reply.status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if reply.is_storage_unavailable() {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
 }
@@ -52,18 +57,32 @@ fn reply_response(reply: BidReply) -> Response<Body> {
 /// in an `Idempotency-Key` header). 201 with the leading or outbid shape once the bid is
 /// durable; 409 with the minimum when too low; 503 `storage_unavailable` if it could not be
 /// recorded.
-async fn place(State(state): State<AppState>, user: CurrentUser, headers: HeaderMap, ApiPath(item): ApiPath<ItemId>, ApiJson(req): ApiJson<BidRequest>) -> ApiResult<Response<Body>> {
+async fn place(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    ApiPath(item): ApiPath<ItemId>,
+    ApiJson(req): ApiJson<BidRequest>,
+) -> ApiResult<Response<Body>> {
     user.require_verified()?;
-    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let key = match (req.idempotency_key, header_key) {
         (Some(body), Some(head)) if body != head => {
-            return Err(ApiError::validation("The idempotencyKey in the body and the Idempotency-Key header differ."));
+            return Err(ApiError::validation(
+                "The idempotencyKey in the body and the Idempotency-Key header differ.",
+            ));
         }
         (Some(k), _) | (None, Some(k)) => Some(k),
         (None, None) => None,
     };
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
-        return Err(ApiError { field: Some("idempotencyKey"), ..ApiError::validation("idempotencyKey must be 1 to 200 characters.") });
+        return Err(ApiError {
+            field: Some("idempotencyKey"),
+            ..ApiError::validation("idempotencyKey must be 1 to 200 characters.")
+        });
     }
     let reply = state
         .engine
@@ -99,8 +118,15 @@ fn as_cents<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
 
 /// `GET /api/items/{id}/bids` (the item's donor, managers, admins): every accepted bid in seq
 /// order, bidders by paddle number. Nobody sees anyone's maximum.
-async fn list(State(state): State<AppState>, user: CurrentUser, ApiPath(item): ApiPath<ItemId>) -> ApiResult<Response<Body>> {
-    let donor: Option<i64> = sqlx::query_scalar("SELECT donor_id FROM items WHERE id = $1").bind(item.0).fetch_optional(&state.db).await?;
+async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(item): ApiPath<ItemId>,
+) -> ApiResult<Response<Body>> {
+    let donor: Option<i64> = sqlx::query_scalar("SELECT donor_id FROM items WHERE id = $1")
+        .bind(item.0)
+        .fetch_optional(&state.db)
+        .await?;
     let donor = donor.ok_or_else(|| ApiError::not_found("Item"))?;
     if donor != user.id().0 {
         user.require(&[Role::Manager])?;
@@ -116,9 +142,13 @@ async fn list(State(state): State<AppState>, user: CurrentUser, ApiPath(item): A
         b.bidder = bidder_label(b.paddle_number);
     }
     // Serialised straight to text: money must not pass through serde_json::Value.
-    let body = serde_json::to_string(&json_list(item, &bids)).map_err(|e| ApiError::internal("serialising bids", e))?;
+    let body = serde_json::to_string(&json_list(item, &bids))
+        .map_err(|e| ApiError::internal("serialising bids", e))?;
     let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 
@@ -130,7 +160,10 @@ struct BidList<'a> {
 }
 
 fn json_list(item: ItemId, bids: &[BidLine]) -> BidList<'_> {
-    BidList { item_id: item, bids }
+    BidList {
+        item_id: item,
+        bids,
+    }
 }
 
 #[derive(Serialize, sqlx::FromRow)]
@@ -179,8 +212,12 @@ async fn mine(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Res
     struct Mine<'a> {
         bids: &'a [MyBid],
     }
-    let body = serde_json::to_string(&Mine { bids: &rows }).map_err(|e| ApiError::internal("serialising my bids", e))?;
+    let body = serde_json::to_string(&Mine { bids: &rows })
+        .map_err(|e| ApiError::internal("serialising my bids", e))?;
     let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }

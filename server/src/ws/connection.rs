@@ -58,9 +58,19 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-async fn upgrade(State(state): State<AppState>, headers: HeaderMap, user: Option<CurrentUser>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&state, &headers) {
-        return ApiError::new(StatusCode::FORBIDDEN, "bad_origin", "WebSocket connections must come from this site.").into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad_origin",
+            "WebSocket connections must come from this site.",
+        )
+        .into_response();
     }
     // Small buffers: an idle connection should cost a few KB, not the 128 KiB defaults.
     ws.read_buffer_size(2048)
@@ -114,14 +124,25 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
         }
     };
     if let Some((code, reason)) = close {
-        let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
     }
     hub.disconnect(&conn, &topics);
     drop(bids);
     let _ = bidder.await;
 }
 
-async fn handle(state: &AppState, conn: &std::sync::Arc<Conn>, topics: &mut Vec<Topic>, bids: &mpsc::Sender<BidFrame>, text: &str) {
+async fn handle(
+    state: &AppState,
+    conn: &std::sync::Arc<Conn>,
+    topics: &mut Vec<Topic>,
+    bids: &mpsc::Sender<BidFrame>,
+    text: &str,
+) {
     let message = match ClientMessage::parse(text) {
         Ok(m) => m,
         Err(why) => return conn.push(protocol::error("bad_message", &why)),
@@ -132,12 +153,21 @@ async fn handle(state: &AppState, conn: &std::sync::Arc<Conn>, topics: &mut Vec<
         ClientMessage::Subscribe { topics: names } => {
             for name in names.iter().take(MAX_TOPICS) {
                 let Some(topic) = Topic::parse(name) else {
-                    conn.push(protocol::error("bad_topic", &format!("Unknown topic {:?}; use item:<id> or auction:<id>.", name.chars().take(60).collect::<String>())));
+                    conn.push(protocol::error(
+                        "bad_topic",
+                        &format!(
+                            "Unknown topic {:?}; use item:<id> or auction:<id>.",
+                            name.chars().take(60).collect::<String>()
+                        ),
+                    ));
                     continue;
                 };
                 if !topics.contains(&topic) {
                     if topics.len() >= MAX_TOPICS {
-                        conn.push(protocol::error("too_many_topics", "This connection follows too many topics."));
+                        conn.push(protocol::error(
+                            "too_many_topics",
+                            "This connection follows too many topics.",
+                        ));
                         break;
                     }
                     topics.push(topic);
@@ -156,8 +186,16 @@ async fn handle(state: &AppState, conn: &std::sync::Arc<Conn>, topics: &mut Vec<
         }
         ClientMessage::Bid(frame) => {
             if let Err(mpsc::error::TrySendError::Full(frame)) = bids.try_send(frame) {
-                let reply = BidReply::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many bids at once; wait for the answers.");
-                conn.push(protocol::bid_result(frame.reference.as_deref(), reply.status.as_u16(), &reply.body));
+                let reply = BidReply::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many bids at once; wait for the answers.",
+                );
+                conn.push(protocol::bid_result(
+                    frame.reference.as_deref(),
+                    reply.status.as_u16(),
+                    &reply.body,
+                ));
             }
         }
     }
@@ -173,25 +211,44 @@ async fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
             }
             match hub.item_state(item) {
                 Some(s) => conn.push(s.snapshot_message(now)),
-                None => conn.push(protocol::error("not_live", &format!("Item {item} has no live bidding."))),
+                None => conn.push(protocol::error(
+                    "not_live",
+                    &format!("Item {item} has no live bidding."),
+                )),
             }
         }
         Topic::Auction(auction) => {
-            let current = state.engine.gates.state(auction).or_else(|| hub.auction_state(auction));
-            conn.push(protocol::auction_snapshot(auction, current, &hub.auction_items(auction), now));
+            let current = state
+                .engine
+                .gates
+                .state(auction)
+                .or_else(|| hub.auction_state(auction));
+            conn.push(protocol::auction_snapshot(
+                auction,
+                current,
+                &hub.auction_items(auction),
+                now,
+            ));
         }
     }
 }
 
 /// Runs one connection's bids in order and queues each answer as a `bid_result`.
-async fn bid_worker(state: AppState, conn: std::sync::Arc<Conn>, mut user: Option<CurrentUser>, mut queue: mpsc::Receiver<BidFrame>) {
+async fn bid_worker(
+    state: AppState,
+    conn: std::sync::Arc<Conn>,
+    mut user: Option<CurrentUser>,
+    mut queue: mpsc::Receiver<BidFrame>,
+) {
     while let Some(frame) = queue.recv().await {
         let reply = match check_bidder(&state, &mut user).await {
             Err(e) => BidReply::error(e.status, &e.code, &e.message),
             Ok(user) => match frame.idempotency_key.as_deref() {
-                Some(k) if k.is_empty() || k.len() > 200 => {
-                    BidReply::error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "idempotencyKey must be 1 to 200 characters.")
-                }
+                Some(k) if k.is_empty() || k.len() > 200 => BidReply::error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    "idempotencyKey must be 1 to 200 characters.",
+                ),
                 _ => {
                     state
                         .engine
@@ -207,14 +264,21 @@ async fn bid_worker(state: AppState, conn: std::sync::Arc<Conn>, mut user: Optio
                 }
             },
         };
-        conn.push(protocol::bid_result(frame.reference.as_deref(), reply.status.as_u16(), &reply.body));
+        conn.push(protocol::bid_result(
+            frame.reference.as_deref(),
+            reply.status.as_u16(),
+            &reply.body,
+        ));
     }
 }
 
 /// Who may bid: a signed-in, verified account within its write rate limit. The account is
 /// re-read when it was unverified at connect time (the person may have just clicked the
 /// link).
-async fn check_bidder(state: &AppState, user: &mut Option<CurrentUser>) -> Result<(UserId, i32), ApiError> {
+async fn check_bidder(
+    state: &AppState,
+    user: &mut Option<CurrentUser>,
+) -> Result<(UserId, i32), ApiError> {
     let current = user.as_mut().ok_or_else(ApiError::unauthenticated)?;
     if !current.row.verified() {
         if let Ok(Some(row)) = users::by_id(&state.db, current.id()).await {

@@ -125,7 +125,10 @@ impl Conn {
         let mut messages: Vec<Utf8Bytes> = out.queue.drain(..).collect();
         messages.extend(out.prices.drain(..).map(|(_, m)| m));
         out.bytes = 0;
-        Drained { messages, overflowed: std::mem::take(&mut out.overflowed) }
+        Drained {
+            messages,
+            overflowed: std::mem::take(&mut out.overflowed),
+        }
     }
 }
 
@@ -180,7 +183,10 @@ impl Hub {
     }
 
     pub fn subscribe(&self, conn: &Arc<Conn>, topic: Topic) {
-        self.topics.entry(topic).or_default().insert(conn.id, conn.clone());
+        self.topics
+            .entry(topic)
+            .or_default()
+            .insert(conn.id, conn.clone());
     }
 
     pub fn unsubscribe(&self, conn: &Conn, topic: Topic) {
@@ -205,7 +211,12 @@ impl Hub {
 
     /// The committed states of an auction's loaded items (the manager's dashboard snapshot).
     pub fn auction_items(&self, auction: AuctionId) -> Vec<ItemState> {
-        let mut items: Vec<ItemState> = self.latest.iter().filter(|e| e.auction == auction).map(|e| e.clone()).collect();
+        let mut items: Vec<ItemState> = self
+            .latest
+            .iter()
+            .filter(|e| e.auction == auction)
+            .map(|e| e.clone())
+            .collect();
         items.sort_by_key(|s| s.item);
         items
     }
@@ -232,7 +243,10 @@ impl Hub {
             }
         }
         if extended {
-            self.publish(Topic::Item(state.item), closing_message(state.item, state.closes_at, false));
+            self.publish(
+                Topic::Item(state.item),
+                closing_message(state.item, state.closes_at, false),
+            );
         }
         if let Some(user) = outbid {
             let message = outbid_message(&state);
@@ -298,7 +312,10 @@ mod tests {
     #[test]
     fn topics_parse() {
         assert_eq!(Topic::parse("item:it_5"), Some(Topic::Item(ItemId(5))));
-        assert_eq!(Topic::parse("auction:a_2"), Some(Topic::Auction(AuctionId(2))));
+        assert_eq!(
+            Topic::parse("auction:a_2"),
+            Some(Topic::Auction(AuctionId(2)))
+        );
         assert_eq!(Topic::parse("item:u_5"), None);
         assert_eq!(Topic::parse("user:1"), None);
         assert_eq!(Topic::Item(ItemId(5)).name(), "item:it_5");

@@ -13,12 +13,18 @@ use crate::{
 /// Client → server.
 #[derive(Debug)]
 pub enum ClientMessage {
-    Subscribe { topics: Vec<String> },
-    Unsubscribe { topics: Vec<String> },
+    Subscribe {
+        topics: Vec<String>,
+    },
+    Unsubscribe {
+        topics: Vec<String>,
+    },
     /// The REST bid's fields plus a `ref` echoed in the `bid_result`.
     Bid(BidFrame),
     /// Clock sync: the client's time (ms since the epoch) comes back with the server's.
-    Ping { client_time: Option<f64> },
+    Ping {
+        client_time: Option<f64>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,13 +60,20 @@ impl ClientMessage {
         struct Envelope {
             r#type: String,
         }
-        let envelope: Envelope = serde_json::from_str(text).map_err(|e| format!("not a message: {e}"))?;
+        let envelope: Envelope =
+            serde_json::from_str(text).map_err(|e| format!("not a message: {e}"))?;
         let bad = |e: serde_json::Error| format!("bad {} message: {e}", envelope.r#type);
         Ok(match envelope.r#type.as_str() {
-            "subscribe" => ClientMessage::Subscribe { topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics },
-            "unsubscribe" => ClientMessage::Unsubscribe { topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics },
+            "subscribe" => ClientMessage::Subscribe {
+                topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics,
+            },
+            "unsubscribe" => ClientMessage::Unsubscribe {
+                topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics,
+            },
             "bid" => ClientMessage::Bid(serde_json::from_str(text).map_err(bad)?),
-            "ping" => ClientMessage::Ping { client_time: serde_json::from_str::<Ping>(text).map_err(bad)?.client_time },
+            "ping" => ClientMessage::Ping {
+                client_time: serde_json::from_str::<Ping>(text).map_err(bad)?.client_time,
+            },
             other => return Err(format!("unknown message type {other:?}")),
         })
     }
@@ -79,14 +92,20 @@ pub fn pong(client_time: Option<f64>, now: DateTime<Utc>) -> Utf8Bytes {
         client_time: Option<f64>,
         server_time: i64,
     }
-    text(&Pong { r#type: "pong", client_time, server_time: now.timestamp_millis() })
+    text(&Pong {
+        r#type: "pong",
+        client_time,
+        server_time: now.timestamp_millis(),
+    })
 }
 
 /// `{"type":"bid_result","ref":…,"status":201,"body":{…the REST body…}}`. The body is the
 /// bid's stored answer, spliced in verbatim.
 pub fn bid_result(reference: Option<&str>, status: u16, body: &str) -> Utf8Bytes {
     let reference = serde_json::to_string(&reference).unwrap_or_else(|_| "null".into());
-    Utf8Bytes::from(format!("{{\"type\":\"bid_result\",\"ref\":{reference},\"status\":{status},\"body\":{body}}}"))
+    Utf8Bytes::from(format!(
+        "{{\"type\":\"bid_result\",\"ref\":{reference},\"status\":{status},\"body\":{body}}}"
+    ))
 }
 
 /// `{"type":"error","error":code,"message":…}` for a frame the server could not use.
@@ -97,7 +116,11 @@ pub fn error(code: &str, message: &str) -> Utf8Bytes {
         error: &'a str,
         message: &'a str,
     }
-    text(&Error { r#type: "error", error: code, message })
+    text(&Error {
+        r#type: "error",
+        error: code,
+        message,
+    })
 }
 
 /// `{"type":"auction","auctionId":…,"state":…}` when an auction's state changes.
@@ -109,11 +132,20 @@ pub fn auction_state_message(auction: AuctionId, state: AuctionState) -> Utf8Byt
         auction_id: AuctionId,
         state: AuctionState,
     }
-    text(&Auction { r#type: "auction", auction_id: auction, state })
+    text(&Auction {
+        r#type: "auction",
+        auction_id: auction,
+        state,
+    })
 }
 
 /// The snapshot of an auction topic: its state and every live item's committed price.
-pub fn auction_snapshot(auction: AuctionId, state: Option<AuctionState>, items: &[ItemState], now: DateTime<Utc>) -> Utf8Bytes {
+pub fn auction_snapshot(
+    auction: AuctionId,
+    state: Option<AuctionState>,
+    items: &[ItemState],
+    now: DateTime<Utc>,
+) -> Utf8Bytes {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Item {
@@ -174,13 +206,24 @@ mod tests {
         assert!(ClientMessage::parse(r#"{"type":"bid","itemId":"it_4","amount":1.001}"#).is_err());
         assert!(ClientMessage::parse(r#"{"type":"dance"}"#).is_err());
         assert!(ClientMessage::parse("not json").is_err());
-        assert!(matches!(ClientMessage::parse(r#"{"type":"subscribe","topics":["item:it_1"]}"#), Ok(ClientMessage::Subscribe { .. })));
-        assert!(matches!(ClientMessage::parse(r#"{"type":"ping","clientTime":1700000000000}"#), Ok(ClientMessage::Ping { client_time: Some(_) })));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"subscribe","topics":["item:it_1"]}"#),
+            Ok(ClientMessage::Subscribe { .. })
+        ));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"ping","clientTime":1700000000000}"#),
+            Ok(ClientMessage::Ping {
+                client_time: Some(_)
+            })
+        ));
     }
 
     #[test]
     fn bid_result_splices_the_body_verbatim() {
         let m = bid_result(Some("a\"b"), 201, r#"{"currentBid":125.00}"#);
-        assert_eq!(m.as_str(), r#"{"type":"bid_result","ref":"a\"b","status":201,"body":{"currentBid":125.00}}"#);
+        assert_eq!(
+            m.as_str(),
+            r#"{"type":"bid_result","ref":"a\"b","status":201,"body":{"currentBid":125.00}}"#
+        );
     }
 }
