@@ -414,3 +414,67 @@ async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
 }
+
+/// The load tester's setup: verified bidders in bulk, with tokens, for admins only.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn admins_create_verified_test_bidders_in_bulk_with_tokens(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.login_as("admin@example.org", &[Role::Admin]).await;
+    let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
+    let request = json!({ "count": 25, "emailPrefix": "lt-", "domain": "loadtest.example", "password": "load test password" });
+    assert_error(
+        manager.post("/api/users/bulk", request.clone()).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.anonymous()
+            .post("/api/users/bulk", request.clone())
+            .await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_error(admin.post("/api/users/bulk", json!({ "count": 0, "emailPrefix": "lt-", "domain": "x.org", "password": "load test password" })).await, 422, "validation_failed").await;
+    assert_error(admin.post("/api/users/bulk", json!({ "count": 5, "emailPrefix": "Bad Prefix", "domain": "x.org", "password": "load test password" })).await, 422, "validation_failed").await;
+
+    let r = admin.post("/api/users/bulk", request.clone()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    let users = body["users"].as_array().unwrap();
+    assert_eq!(users.len(), 25);
+    // Each token is a working session of a verified bidder.
+    let mut api = app.anonymous();
+    api.token = Some(users[3]["token"].as_str().unwrap().to_string());
+    let me: Value = api.get("/api/users/me").await.json().await.unwrap();
+    assert_eq!(me["email"], users[3]["email"]);
+    assert_eq!(me["verified"], true);
+    assert_eq!(me["roles"], json!(["bidder"]));
+    // The password works too, and a second call with the same prefix is refused whole.
+    assert_eq!(
+        app.browser()
+            .login(users[0]["email"].as_str().unwrap(), "load test password")
+            .await
+            .0,
+        200
+    );
+    assert_error(
+        admin.post("/api/users/bulk", request).await,
+        409,
+        "email_taken",
+    )
+    .await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email LIKE 'lt-%'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 25);
+    let audit: Value = admin
+        .get("/api/audit?entityType=user")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["entries"][0]["action"], "user.bulk_created");
+}

@@ -3,6 +3,7 @@
 pub mod auctions;
 pub mod auth;
 pub mod bids;
+pub mod bulk;
 pub mod error;
 pub mod extract;
 pub mod ops;
@@ -25,6 +26,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(users::router())
         .merge(auctions::router())
         .merge(bids::router())
+        .merge(bulk::router())
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
 }
