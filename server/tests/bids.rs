@@ -1,4 +1,6 @@
 //! Bidding over REST: shapes, refusals, idempotency, who sees what.
+// Money literals are written dollars_cents (`125_00` is $125.00), like prices.
+#![allow(clippy::inconsistent_digit_grouping)]
 
 mod common;
 mod support;

@@ -1,5 +1,7 @@
 //! The storm: 500 concurrent bids on one item; the database stopping mid-storm; the server
 //! killed with SIGKILL mid-storm. Acknowledged ⇒ committed, always.
+// Money literals are written dollars_cents (`125_00` is $125.00), like prices.
+#![allow(clippy::inconsistent_digit_grouping)]
 
 mod common;
 mod support;

@@ -1,5 +1,7 @@
 //! Live bidding over real WebSocket clients: two clients see each other's bids, snapshots,
 //! outbid notices, soft-close notices, protocol errors and the Origin check.
+// Money literals are written dollars_cents (`125_00` is $125.00), like prices.
+#![allow(clippy::inconsistent_digit_grouping)]
 
 mod common;
 mod support;

@@ -33,6 +33,11 @@ pub fn request_hash(item: ItemId, amount: Cents, max_proxy: Option<Cents>) -> [u
     h.finalize().into()
 }
 
+/// A random key for a form that offers a bid: the same form submitted twice is one bid.
+pub fn new_key() -> String {
+    format!("f-{}", hex::encode(rand::random::<[u8; 12]>()))
+}
+
 enum Slot {
     /// Claimed; the answer is on its way. Waiters watch the channel.
     Pending {

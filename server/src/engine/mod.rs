@@ -142,7 +142,7 @@ impl Engine {
         let gates = Arc::new(Gates::default());
         let idempotency = Arc::new(Idempotency::new(db.clone()));
         let started = std::time::Instant::now();
-        let mut loaded = recovery::load_all(&db, &gates, shards).await?;
+        let loaded = recovery::load_all(&db, &gates, shards).await?;
         tracing::info!(
             items = loaded.iter().map(|s| s.len()).sum::<usize>(),
             bids = loaded
@@ -155,10 +155,9 @@ impl Engine {
         );
         let mut senders = Vec::with_capacity(shards);
         let mut tasks = Vec::new();
-        for index in 0..shards {
+        for (index, books) in loaded.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(SHARD_QUEUE);
             let (journal, journal_task) = journal::spawn(db.clone(), hub.clone(), shutdown.clone());
-            let books = std::mem::take(&mut loaded[index]);
             let shard = shard::Shard::new(
                 index,
                 db.clone(),

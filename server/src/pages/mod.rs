@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod admin;
+pub mod bidding;
 pub mod error;
+pub mod item;
 pub mod templates;
 
 use axum::{
@@ -31,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/display", post(display))
         .merge(account::router())
         .merge(admin::router())
+        .merge(item::router())
+        .merge(bidding::router())
 }
 
 /// Cookie holding the display preferences (large text, high contrast) for a year, so they

@@ -1,0 +1,110 @@
+// Makes the item page's bid panel live: price, bid count, countdown, "you lead" /
+// "outbid", and bidding over the WebSocket. Without this script the panel is a plain form
+// that posts to the server and reloads the page.
+
+import { LiveSocket, applyItemMessage, formatMoney, newKey } from './live.js';
+import { formatRemaining } from './countdown.js';
+
+/** What the status line says for a state and the viewer's paddle (`p_101`, or ''). */
+export function statusText(state, myPaddle, hasBid) {
+  if (!state) return '';
+  if (state.closed) return 'Bidding on this item has closed.';
+  if (myPaddle && state.leadingBidderId === myPaddle) return 'You are the highest bidder.';
+  if (hasBid) return 'You have been outbid.';
+  return '';
+}
+
+/** The amount a person typed, as a JSON number for the server ("$1,250.5" → 1250.5), or
+ * null when it is not a number (the server refuses a third decimal itself). */
+export function parseAmount(text) {
+  const cleaned = String(text || '').replace(/[$,\s]/g, '');
+  if (!/^\d+(\.\d+)?$/.test(cleaned)) return null;
+  return Number(cleaned);
+}
+
+function start(panel) {
+  const itemId = panel.dataset.itemId;
+  const myPaddle = panel.dataset.myPaddle || '';
+  const q = (sel) => panel.querySelector(sel);
+  const els = {
+    price: q('[data-price]'), count: q('[data-bid-count]'), min: q('[data-next-minimum]'),
+    closes: q('[data-closes-at]'), countdown: q('[data-countdown]'), status: q('[data-status]'),
+    alert: q('[data-alert]'), connection: q('[data-connection]'), form: q('[data-bid-form]'),
+    amount: q('[data-bid-amount]'), max: q('[data-bid-max]'), key: q('[data-bid-key]'),
+    submit: q('[data-bid-submit]'),
+  };
+  let state = null;
+  let hasBid = false;
+  let lastStatus = '';
+
+  const render = () => {
+    if (!state) return;
+    els.price.textContent = state.currentBid === null || state.currentBid === undefined ? 'No bids yet' : formatMoney(state.currentBid);
+    if (els.count) els.count.textContent = String(state.bidCount);
+    if (els.min && state.nextMinimum !== undefined) els.min.textContent = formatMoney(state.nextMinimum);
+    if (els.closes && state.closesAt) els.closes.setAttribute('datetime', state.closesAt);
+    const text = statusText(state, myPaddle, hasBid);
+    if (text !== lastStatus) {
+      els.status.textContent = text;
+      els.status.classList.toggle('winning', text.startsWith('You are'));
+      els.status.classList.toggle('outbid', text.startsWith('You have been'));
+      lastStatus = text;
+    }
+    if (state.closed && els.form) {
+      els.form.querySelectorAll('input, button').forEach((el) => { el.disabled = true; });
+    }
+  };
+
+  const live = new LiveSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, {
+    onStatus: (s) => {
+      els.connection.textContent = s === 'open' ? 'Live: prices update by themselves.' : 'Reconnecting…';
+    },
+    onMessage: (msg) => {
+      if (msg.type === 'outbid' && msg.itemId === itemId) {
+        hasBid = true;
+        els.alert.textContent = `You have been outbid. The current bid is ${formatMoney(msg.currentBid)}.`;
+      }
+      if (msg.itemId !== itemId) return;
+      state = applyItemMessage(state, msg);
+      render();
+    },
+  });
+  live.subscribe(`item:${itemId}`);
+
+  setInterval(() => {
+    if (!state || !state.closesAt || !els.countdown) return;
+    const left = Date.parse(state.closesAt) - live.clock.serverNow();
+    els.countdown.textContent = left > 0 ? `(${formatRemaining(left)} left)` : '';
+  }, 1000);
+
+  if (els.form) {
+    els.form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const amount = parseAmount(els.amount.value);
+      const max = els.max && els.max.value.trim() ? parseAmount(els.max.value) : undefined;
+      if (amount === null || max === null) {
+        els.alert.textContent = 'Please enter the amount as a number, like 125 or 125.50.';
+        return;
+      }
+      els.submit.disabled = true;
+      els.alert.textContent = '';
+      const result = await live.bid({ itemId, amount, maxProxyAmount: max, idempotencyKey: els.key.value });
+      els.submit.disabled = false;
+      els.key.value = newKey();
+      const body = result.body || {};
+      if (result.status === 201) {
+        hasBid = true;
+        els.alert.textContent = body.leading
+          ? `Your bid is in. You are the highest bidder at ${formatMoney(body.currentBid)}.`
+          : `Your bid is in, but another bidder's maximum is higher. The current bid is ${formatMoney(body.currentBid)}.`;
+      } else {
+        els.alert.textContent = body.message || 'Your bid did not go through. Please try again.';
+      }
+    });
+  }
+}
+
+if (typeof document !== 'undefined') {
+  const panel = document.querySelector('[data-bid-panel]');
+  if (panel) start(panel);
+}

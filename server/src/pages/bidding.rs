@@ -1,0 +1,160 @@
+//! The item page's live bid panel (templates/partials/bid_panel.html) and its plain form
+//! post, `POST /items/{id}/bid`, which works without JavaScript.
+
+use axum::{
+    extract::Path,
+    response::{IntoResponse, Redirect, Response},
+    routing::post,
+    Router,
+};
+use minijinja::{context, Value};
+use serde::Deserialize;
+
+use crate::{
+    app::AppState,
+    domain::{Cents, ItemId},
+    engine::BidInput,
+    http::error::ApiError,
+    pages::{error::PageError, PageCtx, PageForm},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/items/{id}/bid", post(bid))
+}
+
+/// The panel's context for a competitive item: its committed live state (the hub's, so
+/// never a bid that is not yet durable), and a fresh idempotency key for the form.
+pub async fn panel_context(state: &AppState, item: ItemId) -> Option<Value> {
+    if state.engine.hub.item_state(item).is_none() {
+        state.engine.touch(item).await;
+    }
+    let live = state.engine.hub.item_state(item)?;
+    let now = state.now();
+    Some(context! {
+        current_bid => live.price.map(|p| p.to_string()),
+        bid_count => live.bid_count,
+        next_minimum => live.next_minimum.to_string(),
+        closes_at => live.closes_at.to_rfc3339(),
+        closed => now >= live.closes_at,
+        leading_bidder_id => live.leader_paddle.map(crate::engine::messages::bidder_label),
+        bid_key => crate::engine::idempotency::new_key(),
+    })
+}
+
+#[derive(Deserialize)]
+struct BidForm {
+    #[serde(default)]
+    amount: String,
+    max_proxy_amount: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+/// The form post: the same engine call as the API, then back to the item page with the
+/// answer as a message. The form's idempotency key makes a double submit harmless.
+async fn bid(
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<BidForm>,
+) -> Result<Response, PageError> {
+    let item: ItemId = id
+        .parse()
+        .map_err(|_| PageError::from(ApiError::not_found("Item")))?;
+    let back = format!("/items/{item}");
+    let user = match ctx.require_user() {
+        Ok(u) => u.clone(),
+        Err(redirect) => return Ok(redirect.into_response()),
+    };
+    if let Err(e) = user.require_verified() {
+        ctx.set_flash(&e.message).await;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let amount = match Cents::parse(
+        form.amount
+            .trim()
+            .trim_start_matches('$')
+            .replace(',', "")
+            .as_str(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            ctx.set_flash(&format!("Your bid was not placed: {e}."))
+                .await;
+            return Ok(Redirect::to(&back).into_response());
+        }
+    };
+    let max = match form
+        .max_proxy_amount
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        None => None,
+        Some(text) => match Cents::parse(text.trim_start_matches('$').replace(',', "").as_str()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                ctx.set_flash(&format!("Your maximum was not understood: {e}."))
+                    .await;
+                return Ok(Redirect::to(&back).into_response());
+            }
+        },
+    };
+    let key = form
+        .idempotency_key
+        .filter(|k| !k.is_empty() && k.len() <= 200);
+    let reply = ctx
+        .state
+        .engine
+        .place_bid(BidInput {
+            item,
+            bidder: user.id(),
+            paddle: user.row.paddle_number,
+            amount,
+            max_proxy: max,
+            idempotency_key: key,
+        })
+        .await;
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+    let message = if reply.status.is_success() {
+        // Money is re-read from the stored answer's text, never through a float.
+        let price = money_field(&reply.body, "currentBid").unwrap_or_default();
+        if body["leading"] == true {
+            format!("Your bid is in. You are the highest bidder at ${price}.")
+        } else {
+            format!("Your bid is in, but another bidder's maximum is higher. The current bid is ${price}.")
+        }
+    } else {
+        body["message"]
+            .as_str()
+            .unwrap_or("Your bid did not go through. Please try again.")
+            .to_string()
+    };
+    ctx.set_flash(&message).await;
+    Ok(Redirect::to(&back).into_response())
+}
+
+/// Reads a money field from JSON text as written (`"currentBid":125.00` → `125.00`).
+fn money_field(json: &str, field: &str) -> Option<String> {
+    let marker = format!("\"{field}\":");
+    let start = json.find(&marker)? + marker.len();
+    let text: String = json[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn money_is_read_as_written() {
+        assert_eq!(
+            super::money_field(
+                r#"{"leading":true,"currentBid":125.50,"seq":1}"#,
+                "currentBid"
+            )
+            .as_deref(),
+            Some("125.50")
+        );
+        assert_eq!(super::money_field(r#"{"x":1}"#, "currentBid"), None);
+    }
+}
