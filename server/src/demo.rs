@@ -70,6 +70,7 @@ pub async fn run(mut config: Config, database_url: Option<String>) -> anyhow::Re
     let db = store::connect_and_migrate(&config.database_url).await?;
     seed(&db).await?;
     let app = Application::build_with_pool(config, db).await?;
+    spawn_bot(app.state().clone());
     let base = app.state().config.base_url.clone();
     println!("\n  auuction demo is running at {base}\n");
     println!("  Log in with any of these (password: {DEMO_PASSWORD}):");
@@ -122,6 +123,116 @@ pub async fn seed(db: &sqlx::PgPool) -> anyhow::Result<()> {
         hard_close_at: Some(calendar.bidding_close_at + Duration::minutes(30)),
         calendar,
     };
-    auctions::insert(db, &fields, fields.calendar.state_at(now)).await?;
+    let auction = auctions::insert(db, &fields, fields.calendar.state_at(now))
+        .await?
+        .context("the demo auction's year is taken")?;
+    let host: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'host@demo.auuction.org'")
+            .fetch_one(db)
+            .await?;
+    for (title, description, category, opening) in DEMO_LOTS {
+        sqlx::query(
+            "INSERT INTO items (auction_id, donor_id, type, title, description, category_id, opening_min_bid, status)
+             VALUES ($1, $2, 'competitive', $3, $4, $5, $6, 'published')",
+        )
+        .bind(auction.id)
+        .bind(host)
+        .bind(title)
+        .bind(description)
+        .bind(category)
+        .bind(opening)
+        .execute(db)
+        .await?;
+    }
     Ok(())
+}
+
+/// Competitive lots of the demo: (title, description, category id, opening bid in cents).
+const DEMO_LOTS: &[(&str, &str, i64, i64)] = &[
+    (
+        "Handmade Quilt",
+        "A queen-size quilt in blues and greens, pieced by the Tuesday sewing circle.",
+        3,
+        150_00,
+    ),
+    (
+        "Lakeside Dinner for Six",
+        "A three-course summer dinner on the Okafors' porch by the lake.",
+        1,
+        300_00,
+    ),
+    (
+        "Week at the Mountain Cabin",
+        "Seven nights in a two-bedroom cabin with a wood stove and a view.",
+        2,
+        500_00,
+    ),
+    (
+        "Piano Lessons (Ten Weeks)",
+        "Ten half-hour lessons for any age with our music director.",
+        4,
+        200_00,
+    ),
+    (
+        "Homemade Pies, One a Month",
+        "A pie of the season every month for a year, delivered.",
+        3,
+        120_00,
+    ),
+];
+
+/// Makes the demo look alive: every few seconds a demo bidder bids the next minimum on a
+/// random lot, through the same engine as everyone else, until the lot passes a cap.
+pub fn spawn_bot(state: crate::AppState) {
+    tokio::spawn(async move {
+        let bidders: Vec<(i64, i32)> = match sqlx::query_as(
+            "SELECT id, paddle_number FROM users WHERE email IN ('bidder@demo.auuction.org', 'bidder2@demo.auuction.org')",
+        )
+        .fetch_all(&state.db)
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => return tracing::warn!(error = %e, "demo bot cannot start"),
+        };
+        let items: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM items WHERE type = 'competitive' AND status = 'published'",
+        )
+        .fetch_all(&state.db)
+        .await
+        .unwrap_or_default();
+        if bidders.is_empty() || items.is_empty() {
+            return;
+        }
+        let mut turn = 0usize;
+        loop {
+            let pause = 3 + (rand::random::<u64>() % 4);
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(pause)) => {}
+            }
+            turn += 1;
+            let item = crate::domain::ItemId(items[rand::random::<usize>() % items.len()]);
+            let (bidder, paddle) = bidders[turn % bidders.len()];
+            if state.engine.hub.item_state(item).is_none() {
+                state.engine.touch(item).await;
+            }
+            let Some(live) = state.engine.hub.item_state(item) else {
+                continue;
+            };
+            if live.next_minimum.0 > live.opening.0 * 4 {
+                continue;
+            }
+            let _ = state
+                .engine
+                .place_bid(crate::engine::BidInput {
+                    item,
+                    bidder: crate::domain::UserId(bidder),
+                    paddle,
+                    amount: live.next_minimum,
+                    max_proxy: None,
+                    idempotency_key: None,
+                })
+                .await;
+        }
+    });
 }
