@@ -147,7 +147,9 @@ pub async fn seed(db: &sqlx::PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Competitive lots of the demo: (title, description, category id, opening bid in cents).
+/// Competitive lots of the demo: (title, description, category id, opening bid in cents,
+/// written dollars_cents).
+#[allow(clippy::inconsistent_digit_grouping)]
 const DEMO_LOTS: &[(&str, &str, i64, i64)] = &[
     (
         "Handmade Quilt",
