@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod mail;
+pub mod media;
 pub mod metrics;
 pub mod pages;
 pub mod passwords;

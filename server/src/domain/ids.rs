@@ -79,6 +79,8 @@ public_id!(/// A hosted event (`ev_<n>`).
     EventId, "ev");
 public_id!(/// A commitment: win, reoffer purchase or signup (`c_<n>`).
     CommitmentId, "c");
+public_id!(/// An item's image (`img_<n>`).
+    ImageId, "img");
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,8 @@
 
 pub mod bidding;
 pub mod calendar;
+pub mod catalog;
+pub mod hosted_event;
 pub mod ids;
 pub mod money;
 pub mod roles;

@@ -4,9 +4,16 @@ pub mod auctions;
 pub mod auth;
 pub mod bids;
 pub mod bulk;
+pub mod catalog;
+pub mod categories;
 pub mod error;
 pub mod extract;
+pub mod hosted_events;
+pub mod images;
+pub mod item_view;
+pub mod items;
 pub mod ops;
+pub mod reoffer;
 pub mod security;
 pub mod static_files;
 pub mod users;
@@ -27,6 +34,11 @@ pub fn api_router() -> Router<AppState> {
         .merge(auctions::router())
         .merge(bids::router())
         .merge(bulk::router())
+        .merge(categories::router())
+        .merge(items::router())
+        .merge(images::router())
+        .merge(hosted_events::router())
+        .merge(reoffer::router())
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
 }

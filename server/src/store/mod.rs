@@ -2,6 +2,11 @@
 
 pub mod auctions;
 pub mod audit;
+pub mod categories;
+pub mod events;
+pub mod item_images;
+pub mod items;
+pub mod reoffer;
 pub mod tokens;
 pub mod users;
 

@@ -282,3 +282,162 @@ pub fn calendar_json(year: i32, bidding_open_offset_hours: i64) -> Value {
         "settlementOpenAt": open + Duration::days(3),
     })
 }
+
+// ---- catalog helpers ------------------------------------------------------------------
+
+impl TestApp {
+    /// Creates the current auction directly (bidding opened an hour ago, closes in two);
+    /// returns its public id (`a_<n>`).
+    pub async fn create_auction(&self) -> String {
+        let body = calendar_json(2026, -1);
+        let cal: auuction::domain::Calendar = serde_json::from_value(json!({
+            "registrationOpenAt": body["registrationOpenAt"],
+            "catalogPublishAt": body["catalogPublishAt"],
+            "biddingOpenAt": body["biddingOpenAt"],
+            "biddingCloseAt": body["biddingCloseAt"],
+            "reofferOpenAt": body["reofferOpenAt"],
+            "reofferCloseAt": body["reofferCloseAt"],
+            "settlementOpenAt": body["settlementOpenAt"],
+        }))
+        .unwrap();
+        let row = auuction::store::auctions::insert(
+            &self.db,
+            &auuction::store::auctions::AuctionFields {
+                year: 2026,
+                name: "Auction 2026".into(),
+                calendar: cal,
+                soft_close_seconds: 120,
+                hard_close_at: None,
+            },
+            auuction::domain::AuctionState::Bidding,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        format!("a_{}", row.id)
+    }
+
+    /// The numeric id of a public id such as `it_7`.
+    pub fn num(id: &Value) -> i64 {
+        id.as_str()
+            .and_then(|s| s.rsplit('_').next())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("not a public id: {id}"))
+    }
+}
+
+/// A valid item body: a competitive item in Goods (`cat_3`) opening at 50.00.
+pub fn item_body(title: &str) -> Value {
+    json!({
+        "type": "competitive",
+        "title": title,
+        "description": "A lovely thing.",
+        "categoryId": "cat_3",
+        "openingBid": 50,
+        "tags": ["handmade"],
+    })
+}
+
+/// A hosted event body with a full address and the given privacy.
+pub fn event_body(privacy: &str) -> Value {
+    json!({
+        "datetimeStart": "2026-06-12T18:00:00Z",
+        "datetimeEnd": "2026-06-12T21:00:00Z",
+        "locationLabel": "The Smiths' home",
+        "addressLine1": "12 Elm Street",
+        "addressLine2": "Apt 3",
+        "city": "Knoxville",
+        "state": "TN",
+        "postalCode": "37919",
+        "addressPrivacy": privacy,
+        "capacity": 8,
+        "accessibilityNotes": "Three steps at the door",
+        "ageRestrictions": "Adults only",
+        "dietaryNotes": "Vegetarian menu",
+        "hostNotes": "Door code 4321",
+    })
+}
+
+/// A PNG of `w`×`h` pixels, made here (no binary fixtures).
+pub fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+impl Browser {
+    pub async fn delete(&self, path: &str) -> Response {
+        self.with_auth(self.client.delete(self.url(path)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Response {
+        self.with_auth(self.client.post(self.url(path)))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an item as this user; asserts 201 and returns its JSON.
+    pub async fn create_item(&self, body: Value) -> Value {
+        let r = self.post("/api/items", body).await;
+        let status = r.status();
+        let json: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        json
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    /// Uploads an image with alt text; returns the raw response.
+    pub async fn upload_image(
+        &self,
+        item: &str,
+        bytes: Vec<u8>,
+        file_name: &str,
+        alt: Option<&str>,
+    ) -> Response {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        if let Some(alt) = alt {
+            form = form.text("alt", alt.to_string());
+        }
+        self.post_multipart(&format!("/api/items/{item}/images"), form)
+            .await
+    }
+}
+
+/// Takes a donor's draft through submit, approve and publish.
+pub async fn publish_item(donor: &Browser, manager: &Browser, id: &str) {
+    let r = donor
+        .post(&format!("/api/items/{id}/submit"), json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = manager
+        .post(
+            &format!("/api/items/{id}/review"),
+            json!({ "decision": "approve" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = manager
+        .post(&format!("/api/items/{id}/publish"), json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
