@@ -12,10 +12,15 @@ use auuction::{engine::gate::Gates, engine::recovery, store};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let bids: i64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
+    let bids: i64 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let items: i64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000);
     let per_item = bids / items;
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut url = url::Url::parse(&base)?;
     url.set_path("/auuction_recovery_bench");
     let url = url.to_string();
@@ -57,13 +62,20 @@ async fn main() -> anyhow::Result<()> {
     .bind(per_item)
     .execute(&db)
     .await?;
-    println!("loaded {} bids over {items} items in {:.1} s", per_item * items, started.elapsed().as_secs_f64());
+    println!(
+        "loaded {} bids over {items} items in {:.1} s",
+        per_item * items,
+        started.elapsed().as_secs_f64()
+    );
     for run in 1..=3 {
         let gates = Gates::default();
         let t = Instant::now();
         let books = recovery::load_all(&db, &gates, 2).await?;
         let replayed: u64 = books.iter().flatten().map(|b| b.book.last_seq()).sum();
-        println!("rebuild {run}: {replayed} bids in {:.0} ms", t.elapsed().as_secs_f64() * 1000.0);
+        println!(
+            "rebuild {run}: {replayed} bids in {:.0} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
     }
     db.close().await;
     {
