@@ -106,6 +106,10 @@ pub struct StormArgs {
     /// Seconds of load.
     #[arg(long, default_value_t = 30)]
     pub duration: u64,
+    /// Seconds at the start whose bids are sent and checked but left out of the figures
+    /// (item books load on their first bid).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
     /// Share of bids that carry a proxy maximum above their amount (0..1).
     #[arg(long, default_value_t = 0.1)]
     pub proxy_share: f64,

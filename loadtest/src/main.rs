@@ -9,10 +9,19 @@ use clap::Parser;
 
 fn raise_file_limit() {
     // Every connection is a file descriptor; the default soft limit (often 1024) would stop
-    // the generator long before the server.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => eprintln!("file descriptor limit: {n}"),
-        Err(e) => eprintln!("could not raise the file descriptor limit: {e}"),
+    // the generator long before the server. Run as root, the hard limit can be raised too,
+    // up to the kernel's fs.nr_open; otherwise the soft limit goes up to the hard one.
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, ceiling, ceiling).is_err() {
+        if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+            eprintln!("could not raise the file descriptor limit: {e}");
+        }
+    }
+    if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        eprintln!("file descriptor limit: {soft}");
     }
 }
 

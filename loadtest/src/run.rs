@@ -40,21 +40,27 @@ pub struct Live {
 }
 
 /// Starts the collector: returns the sender and a handle yielding one `Stats` per series.
+/// Samples intended before `measure_from` (a warm-up: books loading on first use,
+/// connections settling) are shown live but left out of the statistics.
 pub fn collector(
     series: usize,
-    start: Instant,
+    measure_from: Instant,
     live: Arc<Live>,
 ) -> (Samples, tokio::task::JoinHandle<Vec<Stats>>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
     let handle = tokio::spawn(async move {
         let mut stats: Vec<Stats> = (0..series).map(|_| Stats::new()).collect();
         while let Some(s) = rx.recv().await {
-            let second = s.intended.saturating_duration_since(start).as_secs();
+            let warming_up = s.intended < measure_from;
+            let second = s.intended.saturating_duration_since(measure_from).as_secs();
             match &s.outcome {
                 Outcome::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
                 Outcome::Refused(_) => live.refused.fetch_add(1, Ordering::Relaxed),
                 Outcome::Error(_) => live.errors.fetch_add(1, Ordering::Relaxed),
             };
+            if warming_up {
+                continue;
+            }
             if let Some(st) = stats.get_mut(s.series) {
                 st.record(second, s.latency, &s.outcome);
             }
@@ -139,7 +145,7 @@ async fn final_states(world: &World, target: &Target) -> Result<HashMap<i64, Fin
     let mut out = HashMap::new();
     for chunk in world.items.chunks(500) {
         let topics: Vec<String> = chunk.iter().map(|i| format!("item:{}", i.id)).collect();
-        let frame = serde_json::json!({ "type": "subscribe", "topics": topics }).to_string();
+        let frame = serde_json::json!({ "type": "subscribe", "topics": &topics }).to_string();
         socket.send(Message::Text(frame.into())).await?;
         let mut wanted = chunk.len();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -151,8 +157,13 @@ async fn final_states(world: &World, target: &Target) -> Result<HashMap<i64, Fin
                 Err(_) => bail!("no snapshots within 30 s ({wanted} missing)"),
             };
             let Message::Text(text) = msg else { continue };
-            if let ServerFrame::Snapshot(text) = ws::parse_frame(text.as_str())? {
-                if let Ok(s) = serde_json::from_str::<ItemSnapshot>(&text) {
+            let snapshot = match ws::parse_frame(text.as_str())? {
+                ServerFrame::Snapshot(text) => text,
+                ServerFrame::Error(text) => bail!("the server refused the subscription: {text}"),
+                _ => continue,
+            };
+            {
+                if let Ok(s) = serde_json::from_str::<ItemSnapshot>(&snapshot) {
                     out.insert(
                         s.item_id.0,
                         FinalState {
@@ -165,6 +176,9 @@ async fn final_states(world: &World, target: &Target) -> Result<HashMap<i64, Fin
                 }
             }
         }
+        // A connection follows at most 500 topics: let go of these before the next chunk.
+        let frame = serde_json::json!({ "type": "unsubscribe", "topics": topics }).to_string();
+        socket.send(Message::Text(frame.into())).await?;
     }
     let _ = socket.close(None).await;
     Ok(out)

@@ -140,6 +140,8 @@ pub enum ServerFrame {
     Price(Price),
     /// A snapshot's full text, parsed further by whoever asked for it.
     Snapshot(String),
+    /// An `error` frame's code and message.
+    Error(String),
     Other,
 }
 
@@ -198,6 +200,7 @@ pub fn parse_frame(text: &str) -> Result<ServerFrame> {
         "bid_result" => ServerFrame::BidResult(serde_json::from_str(text)?),
         "price" => ServerFrame::Price(serde_json::from_str(text)?),
         "snapshot" => ServerFrame::Snapshot(text.to_string()),
+        "error" => ServerFrame::Error(text.to_string()),
         _ => ServerFrame::Other,
     })
 }

@@ -31,8 +31,8 @@ const JOB_QUEUE: usize = 1024;
 pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     let bidders_n = args.bidders.max(1);
     let duration = Duration::from_secs(args.duration.max(1));
-    // Bidding closes one second after the load ends; with a window of half the run, every bid
-    // in the second half extends the close (soft close), as in the real last minutes.
+    // Bidding closes just after the load ends; with a window of half the run, every bid in the
+    // second half extends the close (soft close), as in the real last minutes.
     let window = (args.duration / 2).clamp(1, 3600) as i32;
     // Created with a long margin for the setup; the close is moved to just after the run
     // once the bidders are connected.
@@ -52,6 +52,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
             ("zipf", args.zipf.to_string()),
             ("rate (bids/s)", args.rate.to_string()),
             ("duration (s)", args.duration.to_string()),
+            ("warm-up (s, not measured)", args.warmup.to_string()),
             ("proxy share", args.proxy_share.to_string()),
             ("soft close window (s)", window.to_string()),
             ("auction", world.auction.id.to_string()),
@@ -60,11 +61,14 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
 
     let sockets = ctx.connect_many(Some(&world.bidders), bidders_n).await;
     let live = Arc::new(Live::default());
+    // Close half a second after the last scheduled bid (the 200 ms below is the start's
+    // delay): bids in the last `window` seconds keep extending it, as on the night.
     let close =
-        chrono::Utc::now() + chrono::Duration::from_std(duration + Duration::from_millis(1500))?;
+        chrono::Utc::now() + chrono::Duration::from_std(duration + Duration::from_millis(700))?;
     world.retime_close(close).await?;
     let start = Instant::now() + Duration::from_millis(200);
-    let (samples, collector) = run::collector(1, start, live.clone());
+    let warmup = Duration::from_secs(args.warmup.min(args.duration.saturating_sub(1)));
+    let (samples, collector) = run::collector(1, start + warmup, live.clone());
     let mut senders = Vec::with_capacity(bidders_n);
     let mut tasks = Vec::with_capacity(bidders_n);
     let mut connect_errors = 0u64;
@@ -140,7 +144,8 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let measured = start.elapsed().as_secs_f64();
+    // The scheduled span after the warm-up; the sends are over, the answers may still come.
+    let measured = (duration - warmup).as_secs_f64();
     drop(senders);
     let mut sent = Vec::new();
     let mut disconnects = 0u64;
