@@ -24,32 +24,32 @@ use crate::{
 };
 
 /// Query parameters, all optional. Paging is either `page`/`perPage` or `limit`/`offset`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
-    page: Option<i64>,
-    per_page: Option<i64>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-    auction_id: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub auction_id: Option<String>,
     /// A category id (`cat_3`) or slug (`goods`).
-    category: Option<String>,
+    pub category: Option<String>,
     #[serde(rename = "type")]
-    item_type: Option<String>,
-    tag: Option<String>,
-    min_price: Option<String>,
-    max_price: Option<String>,
-    seats_left: Option<bool>,
+    pub item_type: Option<String>,
+    pub tag: Option<String>,
+    pub min_price: Option<String>,
+    pub max_price: Option<String>,
+    pub seats_left: Option<bool>,
     /// Minutes: items closing within this many minutes from now.
-    closing_soon: Option<i64>,
-    featured: Option<bool>,
-    q: Option<String>,
-    sort: Option<String>,
+    pub closing_soon: Option<i64>,
+    pub featured: Option<bool>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
     /// The signed-in donor's own items, at any status.
-    mine: Option<bool>,
+    pub mine: Option<bool>,
     /// `published` (default), `closed`; `draft`, `submitted`, `approved` for staff (the
     /// review queue is `?status=submitted`) or with `mine=true`.
-    status: Option<String>,
+    pub status: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -113,7 +113,17 @@ pub async fn list(
     user: Option<CurrentUser>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<CatalogPage>> {
-    let viewer = Viewer(user.as_ref());
+    Ok(Json(catalog_page(&state, user.as_ref(), q).await?))
+}
+
+/// One page of the catalog as `user` may see it: the API's listing and the catalog,
+/// home and review pages all come through here, so visibility is decided once.
+pub async fn catalog_page(
+    state: &AppState,
+    user: Option<&CurrentUser>,
+    q: ListQuery,
+) -> ApiResult<CatalogPage> {
+    let viewer = Viewer(user);
     let (limit, offset) = paging(&q)?;
     let mine = q.mine.unwrap_or(false);
     if mine && user.is_none() {
@@ -202,13 +212,13 @@ pub async fn list(
         offset,
     };
     let (rows, total) = items::catalog(&state.db, &query).await?;
-    let items = item_views(&state, viewer, &rows).await?;
-    Ok(Json(CatalogPage {
+    let items = item_views(state, viewer, &rows).await?;
+    Ok(CatalogPage {
         items,
         total,
         page: offset / limit + 1,
         per_page: limit,
         limit,
         offset,
-    }))
+    })
 }

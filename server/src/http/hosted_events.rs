@@ -105,17 +105,18 @@ async fn show(
 }
 
 /// Creates (`replace == false`) or replaces the event; audited when an admin overrides.
-async fn write(
+/// The one path for the API and the donor pages.
+pub async fn write_event(
     state: &AppState,
     user: &CurrentUser,
     id: ItemId,
-    req: EventRequest,
+    input: EventInput,
     replace: bool,
 ) -> ApiResult<EventView> {
     let mut tx = state.db.begin().await?;
     let item = lock_visible(&mut tx, user, id).await?;
     let edit = edit_access(user, &item)?;
-    let fields = validate_event(req.into())?;
+    let fields = validate_event(input)?;
     let before = events::by_item(&mut *tx, id).await?;
     if replace {
         if !events::update(&mut *tx, id, &fields).await? {
@@ -160,7 +161,7 @@ async fn create(
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> ApiResult<Response> {
-    let view = write(&state, &user, id, req, false).await?;
+    let view = write_event(&state, &user, id, req.into(), false).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -171,5 +172,5 @@ async fn replace(
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> ApiResult<Json<EventView>> {
-    Ok(Json(write(&state, &user, id, req, true).await?))
+    Ok(Json(write_event(&state, &user, id, req.into(), true).await?))
 }

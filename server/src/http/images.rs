@@ -30,7 +30,7 @@ use crate::{
 /// More than a catalog page needs; bounds the disk one item can take.
 pub const MAX_IMAGES_PER_ITEM: i64 = 12;
 /// The request may be a little larger than the file: multipart headers and the alt text.
-const UPLOAD_BODY_LIMIT: usize = media::MAX_UPLOAD_BYTES + 64 * 1024;
+pub const UPLOAD_BODY_LIMIT: usize = media::MAX_UPLOAD_BYTES + 64 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,12 +50,13 @@ fn too_large() -> ApiError {
 }
 
 /// The upload's two fields, read in whatever order they come.
-struct Upload {
-    file: Option<Vec<u8>>,
-    alt: Option<String>,
+pub struct Upload {
+    pub file: Option<Vec<u8>>,
+    pub alt: Option<String>,
 }
 
-async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
+/// Reads `file` and `alt` from a multipart body (the API's and the donor page's form).
+pub async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
     let mut upload = Upload {
         file: None,
         alt: None,
@@ -84,6 +85,15 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
     Ok(upload)
 }
 
+/// Fails unless `user` may edit the item now: checked before a large body is read, and
+/// again when the row is written.
+pub async fn ensure_editable(state: &AppState, user: &CurrentUser, id: ItemId) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let item = lock_visible(&mut tx, user, id).await?;
+    edit_access(user, &item)?;
+    Ok(())
+}
+
 /// `POST /api/items/{id}/images` (multipart: `file`, `alt`) → 201 with the image.
 async fn upload(
     State(state): State<AppState>,
@@ -91,12 +101,7 @@ async fn upload(
     ApiPath(id): ApiPath<ItemId>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    // Check the right to edit before reading ten megabytes, and again when writing.
-    {
-        let mut tx = state.db.begin().await?;
-        let item = lock_visible(&mut tx, &user, id).await?;
-        edit_access(&user, &item)?;
-    }
+    ensure_editable(&state, &user, id).await?;
     let multipart = multipart.map_err(|_| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -105,6 +110,18 @@ async fn upload(
         )
     })?;
     let upload = read_upload(multipart).await?;
+    let view = add_image(&state, &user, id, upload).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// Checks, re-encodes and stores an uploaded image and records it: the one path for the
+/// API, the donor pages and the demo's generated pictures.
+pub async fn add_image(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+    upload: Upload,
+) -> ApiResult<ImageView> {
     let alt =
         validate::optional_text("alt", upload.alt.as_deref(), 300)?.ok_or_else(|| ApiError {
             field: Some("alt"),
@@ -142,14 +159,11 @@ async fn upload(
     let (file_name, thumb_name) = media::store(&state.config.media_dir, &processed)
         .await
         .map_err(|e| ApiError::internal("storing an upload", e))?;
-    let saved = save_row(&state, &user, id, &file_name, &thumb_name, &alt, &processed).await;
-    match saved {
-        Ok(view) => Ok((StatusCode::CREATED, Json(view)).into_response()),
-        Err(e) => {
-            media::remove(&state.config.media_dir, &[&file_name, &thumb_name]).await;
-            Err(e)
-        }
+    let saved = save_row(state, user, id, &file_name, &thumb_name, &alt, &processed).await;
+    if saved.is_err() {
+        media::remove(&state.config.media_dir, &[&file_name, &thumb_name]).await;
     }
+    saved
 }
 
 async fn save_row(

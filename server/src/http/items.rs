@@ -174,12 +174,8 @@ fn featured_needs_manager() -> ApiError {
     }
 }
 
-/// `POST /api/items` (donor) → 201 with the new draft.
-async fn create(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ApiJson(req): ApiJson<ItemRequest>,
-) -> ApiResult<Response> {
+/// Creates a donor's draft: the one path for the API and the donor pages. Returns the row.
+pub async fn create_item(state: &AppState, user: &CurrentUser, req: &ItemRequest) -> ApiResult<ItemRow> {
     user.require(&[Role::Donor])?;
     let fields = catalog::validate_item(req.input())?;
     let featured = req.featured.unwrap_or(false);
@@ -218,9 +214,18 @@ async fn create(
     )
     .await?;
     tx.commit().await?;
-    let row = items::by_id(&state.db, id)
+    items::by_id(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::internal("reading a new item", "row vanished"))?;
+        .ok_or_else(|| ApiError::internal("reading a new item", "row vanished"))
+}
+
+/// `POST /api/items` (donor) → 201 with the new draft.
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(req): ApiJson<ItemRequest>,
+) -> ApiResult<Response> {
+    let row = create_item(&state, &user, &req).await?;
     let view = one_item_view(&state, Viewer(Some(&user)), &row).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -239,17 +244,17 @@ async fn show(
     Ok(Json(one_item_view(&state, viewer, &row).await?))
 }
 
-/// `PUT /api/items/{id}`: the owner while draft or submitted; an admin until published,
-/// audited. Replaces every editable field.
-async fn update(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ApiPath(id): ApiPath<ItemId>,
-    ApiJson(req): ApiJson<ItemRequest>,
-) -> ApiResult<Json<ItemView>> {
+/// Replaces an item's editable fields: the owner while draft or submitted; an admin until
+/// published, audited. The one path for the API and the donor pages.
+pub async fn update_item(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+    req: &ItemRequest,
+) -> ApiResult<ItemRow> {
     let mut tx = state.db.begin().await?;
-    let before = lock_visible(&mut tx, &user, id).await?;
-    let edit = edit_access(&user, &before)?;
+    let before = lock_visible(&mut tx, user, id).await?;
+    let edit = edit_access(user, &before)?;
     if req.auction_id.is_some_and(|a| a.0 != before.auction_id) {
         return Err(ApiError {
             field: Some("auctionId"),
@@ -285,20 +290,31 @@ async fn update(
         .await?;
     }
     tx.commit().await?;
+    Ok(after)
+}
+
+/// `PUT /api/items/{id}`: replaces every editable field (see [`update_item`]).
+async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<ItemId>,
+    ApiJson(req): ApiJson<ItemRequest>,
+) -> ApiResult<Json<ItemView>> {
+    let after = update_item(&state, &user, id, &req).await?;
     Ok(Json(
         one_item_view(&state, Viewer(Some(&user)), &after).await?,
     ))
 }
 
 /// Runs a workflow step: checks it against the rules, writes the new status (and note),
-/// audits staff steps, and answers with the item.
-async fn step(
+/// audits staff steps, and returns the item. The one path for the API and the pages.
+pub async fn apply_step(
     state: &AppState,
     user: &CurrentUser,
     id: ItemId,
     step: Transition,
     note: Option<String>,
-) -> ApiResult<Json<ItemView>> {
+) -> ApiResult<ItemRow> {
     let mut tx = state.db.begin().await?;
     let before = lock_visible(&mut tx, user, id).await?;
     let actor = Viewer(Some(user)).actor(&before);
@@ -351,6 +367,18 @@ async fn step(
         .await?;
     }
     tx.commit().await?;
+    Ok(after)
+}
+
+/// [`apply_step`], answered with the item's view.
+async fn step(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+    step: Transition,
+    note: Option<String>,
+) -> ApiResult<Json<ItemView>> {
+    let after = apply_step(state, user, id, step, note).await?;
     Ok(Json(
         one_item_view(state, Viewer(Some(user)), &after).await?,
     ))
@@ -373,17 +401,14 @@ struct ReviewRequest {
     note: Option<String>,
 }
 
-/// `POST /api/items/{id}/review {"decision": "approve"|"return", "note"}` (manager).
-/// Returning needs a note: the donor must learn what to change.
-async fn review(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ApiPath(id): ApiPath<ItemId>,
-    ApiJson(req): ApiJson<ReviewRequest>,
-) -> ApiResult<Json<ItemView>> {
-    user.require(&[Role::Manager])?;
-    let note = validate::optional_text("note", req.note.as_deref(), 4000)?;
-    let transition = match req.decision.as_str() {
+/// A manager's review decision and note as a workflow step. Returning needs a note: the
+/// donor must learn what to change.
+pub fn review_decision(
+    decision: &str,
+    note: Option<&str>,
+) -> ApiResult<(Transition, Option<String>)> {
+    let note = validate::optional_text("note", note, 4000)?;
+    let transition = match decision {
         "approve" => Transition::Approve,
         "return" if note.is_none() => {
             return Err(ApiError {
@@ -399,6 +424,19 @@ async fn review(
             })
         }
     };
+    Ok((transition, note))
+}
+
+/// `POST /api/items/{id}/review {"decision": "approve"|"return", "note"}` (manager).
+/// Returning needs a note: the donor must learn what to change.
+async fn review(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<ItemId>,
+    ApiJson(req): ApiJson<ReviewRequest>,
+) -> ApiResult<Json<ItemView>> {
+    user.require(&[Role::Manager])?;
+    let (transition, note) = review_decision(&req.decision, req.note.as_deref())?;
     step(&state, &user, id, transition, note).await
 }
 
@@ -426,10 +464,23 @@ async fn set_featured(
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<FeaturedRequest>,
 ) -> ApiResult<Json<ItemView>> {
+    let after = feature_item(&state, &user, id, req.featured).await?;
+    Ok(Json(
+        one_item_view(&state, Viewer(Some(&user)), &after).await?,
+    ))
+}
+
+/// Features an item on the home page or not (manager, audited). Shared with the review page.
+pub async fn feature_item(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+    featured: bool,
+) -> ApiResult<ItemRow> {
     user.require(&[Role::Manager])?;
     let mut tx = state.db.begin().await?;
-    let before = lock_visible(&mut tx, &user, id).await?;
-    items::set_featured(&mut *tx, id, req.featured).await?;
+    let before = lock_visible(&mut tx, user, id).await?;
+    items::set_featured(&mut *tx, id, featured).await?;
     audit::record(
         &mut *tx,
         Some(user.id()),
@@ -437,16 +488,14 @@ async fn set_featured(
         "item",
         Some(id.0),
         Some(json!({ "featured": before.featured })),
-        Some(json!({ "featured": req.featured })),
+        Some(json!({ "featured": featured })),
     )
     .await?;
     let after = items::by_id(&mut *tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Item"))?;
     tx.commit().await?;
-    Ok(Json(
-        one_item_view(&state, Viewer(Some(&user)), &after).await?,
-    ))
+    Ok(after)
 }
 
 /// Statuses a catalog viewer may ask for with `?status=`.

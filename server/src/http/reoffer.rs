@@ -79,40 +79,50 @@ async fn show(
     user: CurrentUser,
     ApiPath(id): ApiPath<ItemId>,
 ) -> ApiResult<Json<ReofferSettingsView>> {
+    Ok(Json(settings(&state, &user, id).await?))
+}
+
+/// The saved settings and the terms that apply (owner or admin): for the API and the page.
+pub async fn settings(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+) -> ApiResult<ReofferSettingsView> {
     let item = items::by_id(&state.db, id)
         .await?
         .filter(|row| {
             crate::domain::catalog::may_view(
                 row.status(),
-                crate::http::item_view::Viewer(Some(&user)).actor(row),
+                crate::http::item_view::Viewer(Some(user)).actor(row),
             )
         })
         .ok_or_else(|| ApiError::not_found("Item"))?;
-    owner_or_admin(&user, &item)?;
+    owner_or_admin(user, &item)?;
     let saved = reoffer::by_item(&state.db, id)
         .await?
         .unwrap_or_else(ReofferRow::defaults);
-    Ok(Json(ReofferSettingsView {
+    Ok(ReofferSettingsView {
         terms: view(&item, &saved),
         price_set: saved.price.map(Cents),
         quantity_override: saved.quantity_override,
         notes: saved.notes,
-    }))
+    })
 }
 
+/// The spec's request (5.2); also what the donor's settings page fills in.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReofferRequest {
+pub struct ReofferRequest {
     #[serde(default = "yes")]
-    participate: bool,
+    pub participate: bool,
     /// `null`: the opening bid. May be below it (spec 3.2).
     #[serde(default)]
-    price: Option<Cents>,
+    pub price: Option<Cents>,
     /// `null`: every remaining unit.
     #[serde(default)]
-    quantity_override: Option<i64>,
+    pub quantity_override: Option<i64>,
     #[serde(default)]
-    notes: Option<String>,
+    pub notes: Option<String>,
 }
 
 fn yes() -> bool {
@@ -128,9 +138,19 @@ async fn save(
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<ReofferRequest>,
 ) -> ApiResult<Json<ReofferView>> {
+    Ok(Json(save_settings(&state, &user, id, req).await?))
+}
+
+/// Saves reoffer settings (see [`save`] for the rules): for the API and the donor page.
+pub async fn save_settings(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+    req: ReofferRequest,
+) -> ApiResult<ReofferView> {
     let mut tx = state.db.begin().await?;
-    let item = lock_visible(&mut tx, &user, id).await?;
-    owner_or_admin(&user, &item)?;
+    let item = lock_visible(&mut tx, user, id).await?;
+    owner_or_admin(user, &item)?;
     let auction = auctions::by_id(&mut *tx, AuctionId(item.auction_id))
         .await?
         .ok_or_else(|| ApiError::not_found("Auction"))?;
@@ -173,5 +193,5 @@ async fn save(
         .await?;
     }
     tx.commit().await?;
-    Ok(Json(view(&item, &saved)))
+    Ok(view(&item, &saved))
 }
