@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use dashmap::{mapref::entry::Entry, DashMap};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
     domain::{Cents, ItemId, UserId},
@@ -60,8 +60,65 @@ pub enum Claim {
 }
 
 pub struct Idempotency {
-    db: PgPool,
+    lookups: mpsc::Sender<Lookup>,
     slots: DashMap<(i64, String), Slot>,
+}
+
+/// A stored answer: (request hash, status, body).
+type Stored = (Vec<u8>, i16, String);
+
+/// A question for Postgres: was this key answered before this process started?
+struct Lookup {
+    user: i64,
+    key: String,
+    reply: oneshot::Sender<Result<Option<Stored>, ()>>,
+}
+
+/// How many key lookups one query answers. In a storm every keyed bid needs one, so they
+/// are batched like the journal's writes: one round trip for all that are waiting.
+const LOOKUP_BATCH: usize = 1024;
+
+async fn lookup_loop(db: PgPool, mut rx: mpsc::Receiver<Lookup>) {
+    let mut batch: Vec<Lookup> = Vec::with_capacity(LOOKUP_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < LOOKUP_BATCH {
+            match rx.try_recv() {
+                Ok(l) => batch.push(l),
+                Err(_) => break,
+            }
+        }
+        let users: Vec<i64> = batch.iter().map(|l| l.user).collect();
+        let keys: Vec<&str> = batch.iter().map(|l| l.key.as_str()).collect();
+        let found = sqlx::query_as::<_, (i64, String, Vec<u8>, i16, String)>(
+            "SELECT k.user_id, k.key, k.request_hash, k.response_status, k.response_body
+               FROM idempotency_keys k
+               JOIN UNNEST($1::bigint[], $2::text[]) AS q(user_id, key)
+                 ON k.user_id = q.user_id AND k.key = q.key
+              WHERE k.scope = 'bid'",
+        )
+        .bind(&users)
+        .bind(&keys)
+        .fetch_all(&db)
+        .await;
+        match found {
+            Ok(rows) => {
+                let mut by_key: std::collections::HashMap<(i64, String), Stored> = rows
+                    .into_iter()
+                    .map(|(u, k, h, s, b)| ((u, k), (h, s, b)))
+                    .collect();
+                for l in batch.drain(..) {
+                    let _ = l.reply.send(Ok(by_key.remove(&(l.user, l.key))));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, lookups = batch.len(), "idempotency lookup failed");
+                for l in batch.drain(..) {
+                    let _ = l.reply.send(Err(()));
+                }
+            }
+        }
+    }
 }
 
 fn reused() -> BidReply {
@@ -73,11 +130,27 @@ fn reused() -> BidReply {
 }
 
 impl Idempotency {
+    /// Starts the lookup task (call within the runtime).
     pub fn new(db: PgPool) -> Idempotency {
+        let (lookups, rx) = mpsc::channel(8192);
+        tokio::spawn(lookup_loop(db, rx));
         Idempotency {
-            db,
+            lookups,
             slots: DashMap::new(),
         }
+    }
+
+    async fn stored(&self, user: i64, key: &str) -> Result<Option<Stored>, ()> {
+        let (reply, answer) = oneshot::channel();
+        self.lookups
+            .send(Lookup {
+                user,
+                key: key.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| ())?;
+        answer.await.map_err(|_| ())?
     }
 
     pub async fn claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> Claim {
@@ -87,15 +160,7 @@ impl Idempotency {
             return Claim::Answered(answer);
         }
         // Not in memory: it may have been answered before a restart.
-        match sqlx::query_as::<_, (Vec<u8>, i16, String)>(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys
-              WHERE user_id = $1 AND scope = 'bid' AND key = $2",
-        )
-        .bind(user.0)
-        .bind(key)
-        .fetch_optional(&self.db)
-        .await
-        {
+        match self.stored(user.0, key).await {
             Ok(Some((stored_hash, status, body))) => {
                 if stored_hash.as_slice() != hash {
                     return Claim::Answered(reused());
@@ -107,10 +172,7 @@ impl Idempotency {
                 });
             }
             Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "idempotency lookup failed");
-                return Claim::Answered(BidReply::storage_unavailable());
-            }
+            Err(()) => return Claim::Answered(BidReply::storage_unavailable()),
         }
         // Claim it, unless a concurrent duplicate did so while we looked.
         // (The entry's shard lock ends with this statement, before `known` takes it again.)
