@@ -172,5 +172,7 @@ async fn replace(
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> ApiResult<Json<EventView>> {
-    Ok(Json(write_event(&state, &user, id, req.into(), true).await?))
+    Ok(Json(
+        write_event(&state, &user, id, req.into(), true).await?,
+    ))
 }

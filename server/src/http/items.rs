@@ -175,7 +175,11 @@ fn featured_needs_manager() -> ApiError {
 }
 
 /// Creates a donor's draft: the one path for the API and the donor pages. Returns the row.
-pub async fn create_item(state: &AppState, user: &CurrentUser, req: &ItemRequest) -> ApiResult<ItemRow> {
+pub async fn create_item(
+    state: &AppState,
+    user: &CurrentUser,
+    req: &ItemRequest,
+) -> ApiResult<ItemRow> {
     user.require(&[Role::Donor])?;
     let fields = catalog::validate_item(req.input())?;
     let featured = req.featured.unwrap_or(false);

@@ -4,8 +4,13 @@
 pub mod account;
 pub mod admin;
 pub mod bidding;
+pub mod catalog;
+pub mod donor;
+pub mod donor_form;
 pub mod error;
 pub mod item;
+pub mod reoffer;
+pub mod review;
 pub mod templates;
 
 use axum::{
@@ -35,6 +40,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(item::router())
         .merge(bidding::router())
+        .merge(catalog::router())
+        .merge(donor::router())
+        .merge(review::router())
 }
 
 /// Cookie holding the display preferences (large text, high contrast) for a year, so they
@@ -290,10 +298,12 @@ async fn home(ctx: PageCtx) -> Result<Response, PageError> {
         }
     });
     let title = auction.as_ref().map(|_| "Welcome").unwrap_or("Welcome");
+    // Six cards: one or two rows on most screens, a short scroll on a phone.
+    let featured = catalog::featured_cards(&ctx.state, ctx.user.as_ref(), 6).await;
     ctx.render(
         "home.html",
         title,
-        context! { auction => auction, server_time => now.to_rfc3339() },
+        context! { auction => auction, server_time => now.to_rfc3339(), featured => featured },
     )
 }
 
