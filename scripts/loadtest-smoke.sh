@@ -82,5 +82,5 @@ run storm storm --bidders 20 --items 5 --rate 200 --duration 3
 run hot-item hot-item --bidders 50 --rounds 2
 run watchers watchers --watchers 100 --items 5 --bidders 5 --rate 50 --duration 3
 run idle idle --connections 200 --duration 2
-run browse browse --rate 50 --duration 2 --items 3 --path / --path /api/auctions/current
+run browse browse --rate 50 --duration 2 --items 3 --max-errors 0
 echo "loadtest smoke: all post-run checks passed"

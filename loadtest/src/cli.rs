@@ -61,6 +61,10 @@ pub struct Common {
     /// Fail the run if the headline series' successful answers per second are below this.
     #[arg(long, global = true)]
     pub min_rate: Option<f64>,
+    /// Fail the run if the headline series has more errors than this (HTTP errors, timeouts,
+    /// disconnects; refusals such as bid_too_low are not errors).
+    #[arg(long, global = true)]
+    pub max_errors: Option<u64>,
     /// No progress bar.
     #[arg(long, global = true)]
     pub quiet: bool,
@@ -170,9 +174,11 @@ pub struct BrowseArgs {
     /// Paths to load, round-robin; `{item}` is replaced by one of the run's item ids.
     #[arg(long = "path", default_values_t = [
         "/".to_string(),
-        "/api/auctions/current".to_string(),
-        "/api/items".to_string(),
+        "/catalog".to_string(),
         "/items/{item}".to_string(),
+        "/api/items".to_string(),
+        "/api/items/{item}".to_string(),
+        "/api/auctions/current".to_string(),
     ])]
     pub paths: Vec<String>,
     /// Most requests in flight; more wait (and the wait counts in their latency).

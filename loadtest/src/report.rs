@@ -14,6 +14,7 @@ use crate::stats::{Percentiles, SecondBucket, Stats};
 pub struct Thresholds {
     pub p99_max_ms: Option<f64>,
     pub min_rate: Option<f64>,
+    pub max_errors: Option<u64>,
 }
 
 /// One measured stream of a scenario (bid acks, price deliveries, page loads...).
@@ -100,6 +101,15 @@ impl Report {
                     limit: format!("≥ {limit}/s"),
                     measured: format!("{:.1}/s", head.ok_per_second),
                     passed: head.ok_per_second >= limit,
+                });
+            }
+            if let Some(limit) = self.thresholds.max_errors {
+                let errors: u64 = head.errors.values().sum();
+                self.verdicts.push(Verdict {
+                    what: format!("{} errors", head.name),
+                    limit: format!("≤ {limit}"),
+                    measured: errors.to_string(),
+                    passed: errors <= limit,
                 });
             }
         }
@@ -465,6 +475,7 @@ mod tests {
             thresholds: Thresholds {
                 p99_max_ms: Some(10.0),
                 min_rate: Some(40.0),
+                max_errors: None,
             },
             ..Report::default()
         }
@@ -480,6 +491,11 @@ mod tests {
         r.judge();
         assert!(!r.passed);
         assert!(!r.check_failed());
+        r.thresholds.min_rate = None;
+        r.thresholds.max_errors = Some(0);
+        r.series[0].errors.insert("http_404".into(), 1);
+        r.judge();
+        assert!(!r.passed);
     }
 
     #[test]

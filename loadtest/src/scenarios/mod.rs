@@ -80,6 +80,7 @@ impl Ctx {
             thresholds: Thresholds {
                 p99_max_ms: self.common.p99_max_ms,
                 min_rate: self.common.min_rate,
+                max_errors: self.common.max_errors,
             },
             ..Report::default()
         }
