@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{middleware, Router};
+use axum::{middleware, serve::ListenerExt, Router};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -64,9 +64,8 @@ impl Application {
     /// `config.bind`; port 0 picks a free port, see [`Application::port`].
     pub async fn build_with_pool(config: Config, db: PgPool) -> anyhow::Result<Application> {
         let (state, engine_tasks) = build_state(config, db).await?;
-        let listener = TcpListener::bind(state.config.bind)
-            .await
-            .with_context(|| format!("binding {}", state.config.bind))?;
+        let listener =
+            listen(state.config.bind).with_context(|| format!("binding {}", state.config.bind))?;
         let router = router(state.clone());
         Ok(Application {
             listener,
@@ -101,7 +100,12 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
+        // Bid acks and price frames are small writes that must leave at once: without
+        // TCP_NODELAY, Nagle's algorithm holds them for the peer's delayed ACK (~40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await
             .context("serving")?;
@@ -112,6 +116,20 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The listening socket, with a backlog for the connection storm of auction night (the
+/// default of 128 drops SYNs when thousands of phones reconnect at once; the kernel caps
+/// it at `net.core.somaxconn`).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, EngineTasks)> {
