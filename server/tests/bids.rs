@@ -66,12 +66,13 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].0, rows[0].2, rows[0].3), (1, 125_00, Some(200_00)));
     assert_eq!((rows[1].0, rows[1].2, rows[1].3), (2, 150_00, None));
-    let (price, count, seq): (Option<i64>, i32, i64) =
-        sqlx::query_as("SELECT current_price, bid_count, last_seq FROM items WHERE id = $1")
-            .bind(item)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (price, count, seq): (Option<i64>, i32, i64) = sqlx::query_as(
+        "SELECT current_price, bid_count, last_seq FROM item_bidding WHERE item_id = $1",
+    )
+    .bind(item)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!((price, count, seq), (Some(160_00), 2, 2));
 
     // Bob was never the leader, so no outbid email; a lead change queues one for the loser.
@@ -269,11 +270,13 @@ async fn bad_bids_are_refused_with_clear_errors_and_leave_nothing_behind(db: PgP
     .await;
 
     assert!(stored_bids(&app.db, item).await.is_empty());
-    let seq: i64 = sqlx::query_scalar("SELECT last_seq FROM items WHERE id = $1")
-        .bind(item)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let seq: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(max(last_seq), 0) FROM item_bidding WHERE item_id = $1",
+    )
+    .bind(item)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(seq, 0, "refusals take no sequence number");
 }
 
@@ -380,7 +383,7 @@ async fn a_late_bid_extends_the_close_but_never_past_the_hard_deadline(db: PgPoo
     assert_eq!(closes, hard, "extended to the hard deadline, not beyond");
     assert!(closes > before + chrono::Duration::seconds(50));
     let stored: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT closes_at FROM items WHERE id = $1")
+        sqlx::query_scalar("SELECT closes_at FROM item_bidding WHERE item_id = $1")
             .bind(item)
             .fetch_one(&app.db)
             .await

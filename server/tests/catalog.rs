@@ -413,7 +413,7 @@ async fn filters_and_sorting(db: PgPool) {
         ]
     );
     // The current bid counts, not the opening bid, once there is one.
-    sqlx::query("UPDATE items SET current_price = 50000 WHERE title = 'Handmade Quilt'")
+    sqlx::query("INSERT INTO item_bidding (item_id, current_price, bid_count) SELECT id, 50000, 1 FROM items WHERE title = 'Handmade Quilt'")
         .execute(&c.app.db)
         .await
         .unwrap();
@@ -426,7 +426,7 @@ async fn filters_and_sorting(db: PgPool) {
     assert_eq!(ids(&get(guest, "seatsLeft=true").await), ["Italian Dinner"]);
     // Closing soon: one item closes in 10 minutes; the rest at the auction's close (2h).
     sqlx::query(
-        "UPDATE items SET closes_at = now() + interval '10 minutes' WHERE title = 'Sewing Kit'",
+        "INSERT INTO item_bidding (item_id, closes_at) SELECT id, now() + interval '10 minutes' FROM items WHERE title = 'Sewing Kit'",
     )
     .execute(&c.app.db)
     .await

@@ -105,12 +105,13 @@ async fn five_hundred_concurrent_bids_on_one_item_end_consistent(db: PgPool) {
     assert_eq!(acked, (1..=rows.len() as u64).collect::<Vec<_>>());
     // One leader, and the stored state equals the rules' replay.
     let book = replay(&app.db, item).await;
-    let (price, leader, last_seq): (Option<i64>, Option<i64>, i64) =
-        sqlx::query_as("SELECT current_price, leader_id, last_seq FROM items WHERE id = $1")
-            .bind(item)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (price, leader, last_seq): (Option<i64>, Option<i64>, i64) = sqlx::query_as(
+        "SELECT current_price, leader_id, last_seq FROM item_bidding WHERE item_id = $1",
+    )
+    .bind(item)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(price, book.price().map(|p| p.0));
     assert_eq!(leader, book.leader());
     assert_eq!(last_seq as u64, book.last_seq());
@@ -389,7 +390,7 @@ async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: P
         assert_eq!(snap["leadingBidderId"], format!("p_{leader_paddle}"));
         // The stored item state agrees with the replay too.
         let (p, s): (Option<i64>, i64) =
-            sqlx::query_as("SELECT current_price, last_seq FROM items WHERE id = $1")
+            sqlx::query_as("SELECT current_price, last_seq FROM item_bidding WHERE item_id = $1")
                 .bind(item)
                 .fetch_one(&db)
                 .await

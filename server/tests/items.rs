@@ -496,8 +496,8 @@ async fn live_fields_come_from_the_items_table(db: PgPool) {
     let n = TestApp::num(&item["id"]);
     let bidder_id = TestApp::num(&c.bidder.json("/api/users/me").await["id"]);
     sqlx::query(
-        "UPDATE items SET current_price = 7500, bid_count = 3, leader_id = $2,
-             closes_at = now() + interval '5 minutes' WHERE id = $1",
+        "INSERT INTO item_bidding (item_id, current_price, bid_count, leader_id, closes_at)
+         VALUES ($1, 7500, 3, $2, now() + interval '5 minutes')",
     )
     .bind(n)
     .bind(bidder_id)

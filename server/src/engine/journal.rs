@@ -293,11 +293,11 @@ async fn write(db: &PgPool, entries: &[Entry]) -> sqlx::Result<()> {
              INSERT INTO bids (item_id, bidder_id, amount, max_proxy_amount, seq, created_at)
              SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[])
          ), item_updates AS (
-             UPDATE items SET current_price = u.price, bid_count = u.bid_count, leader_id = u.leader,
-                    last_seq = u.seq, closes_at = u.closes_at, updated_at = now()
-               FROM UNNEST($7::bigint[], $8::bigint[], $9::int[], $10::bigint[], $11::bigint[], $12::timestamptz[])
-                    AS u(id, price, bid_count, leader, seq, closes_at)
-              WHERE items.id = u.id
+             INSERT INTO item_bidding (item_id, current_price, bid_count, leader_id, last_seq, closes_at)
+             SELECT * FROM UNNEST($7::bigint[], $8::bigint[], $9::int[], $10::bigint[], $11::bigint[], $12::timestamptz[])
+             ON CONFLICT (item_id) DO UPDATE SET current_price = EXCLUDED.current_price,
+                    bid_count = EXCLUDED.bid_count, leader_id = EXCLUDED.leader_id,
+                    last_seq = EXCLUDED.last_seq, closes_at = EXCLUDED.closes_at
          ), keys AS (
              INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)
              SELECT u.user_id, 'bid', u.key, u.hash, u.status, u.body

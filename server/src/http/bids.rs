@@ -197,13 +197,14 @@ async fn mine(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Res
         "SELECT i.id AS item_id, i.title,
                 max(COALESCE(b.max_proxy_amount, b.amount)) AS my_max,
                 (array_agg(b.amount ORDER BY b.seq DESC))[1] AS my_last,
-                i.current_price AS current_bid,
-                (i.leader_id = $1) AS leading,
-                COALESCE(i.closes_at, a.bidding_close_at) AS closes_at
+                lb.current_price AS current_bid,
+                COALESCE(lb.leader_id = $1, false) AS leading,
+                COALESCE(lb.closes_at, a.bidding_close_at) AS closes_at
            FROM bids b JOIN items i ON i.id = b.item_id JOIN auctions a ON a.id = i.auction_id
+           LEFT JOIN item_bidding lb ON lb.item_id = i.id
           WHERE b.bidder_id = $1
-          GROUP BY i.id, a.bidding_close_at
-          ORDER BY COALESCE(i.closes_at, a.bidding_close_at), i.id",
+          GROUP BY i.id, a.bidding_close_at, lb.item_id
+          ORDER BY COALESCE(lb.closes_at, a.bidding_close_at), i.id",
     )
     .bind(user.id().0)
     .fetch_all(&state.db)

@@ -78,10 +78,11 @@ const SELECT: &str = "SELECT i.id, i.auction_id, i.donor_id, u.name AS donor_nam
         i.category_id, c.name AS category_name, c.slug AS category_slug, i.tags,
         i.opening_min_bid, i.bid_increment, i.buy_now_price, i.fair_market_value,
         i.quantity_total, i.quantity_sold, i.status, i.review_note, i.featured,
-        COALESCE(i.closes_at, a.bidding_close_at) AS closes_at,
-        i.current_price, i.bid_count, i.created_at, i.updated_at
+        COALESCE(lb.closes_at, a.bidding_close_at) AS closes_at,
+        lb.current_price, COALESCE(lb.bid_count, 0) AS bid_count, i.created_at, i.updated_at
    FROM items i
    JOIN auctions a ON a.id = i.auction_id
+   LEFT JOIN item_bidding lb ON lb.item_id = i.id
    JOIN categories c ON c.id = i.category_id
    JOIN users u ON u.id = i.donor_id";
 
@@ -279,11 +280,11 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, q: &CatalogQuery) {
             .push("]::text[]");
     }
     if let Some(min) = q.min_price {
-        qb.push(" AND COALESCE(i.current_price, i.opening_min_bid) >= ")
+        qb.push(" AND COALESCE(lb.current_price, i.opening_min_bid) >= ")
             .push_bind(min.0);
     }
     if let Some(max) = q.max_price {
-        qb.push(" AND COALESCE(i.current_price, i.opening_min_bid) <= ")
+        qb.push(" AND COALESCE(lb.current_price, i.opening_min_bid) <= ")
             .push_bind(max.0);
     }
     if q.seats_left {
@@ -292,7 +293,7 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, q: &CatalogQuery) {
         ));
     }
     if let Some((from, to)) = q.closing_between {
-        qb.push(" AND COALESCE(i.closes_at, a.bidding_close_at) BETWEEN ")
+        qb.push(" AND COALESCE(lb.closes_at, a.bidding_close_at) BETWEEN ")
             .push_bind(from)
             .push(" AND ")
             .push_bind(to);
@@ -313,7 +314,8 @@ pub async fn catalog(
     q: &CatalogQuery,
 ) -> sqlx::Result<(Vec<ItemRow>, i64)> {
     let mut count = QueryBuilder::<Postgres>::new(
-        "SELECT count(*) FROM items i JOIN auctions a ON a.id = i.auction_id",
+        "SELECT count(*) FROM items i JOIN auctions a ON a.id = i.auction_id
+           LEFT JOIN item_bidding lb ON lb.item_id = i.id",
     );
     push_filters(&mut count, q);
     let total: i64 = count.build_query_scalar().fetch_one(db).await?;
@@ -331,13 +333,13 @@ pub async fn catalog(
             qb.push("lower(i.title), i.id");
         }
         (CatalogSort::Closing, _) => {
-            qb.push("COALESCE(i.closes_at, a.bidding_close_at), lower(i.title), i.id");
+            qb.push("COALESCE(lb.closes_at, a.bidding_close_at), lower(i.title), i.id");
         }
         (CatalogSort::PriceAsc, _) => {
-            qb.push("COALESCE(i.current_price, i.opening_min_bid), lower(i.title), i.id");
+            qb.push("COALESCE(lb.current_price, i.opening_min_bid), lower(i.title), i.id");
         }
         (CatalogSort::PriceDesc, _) => {
-            qb.push("COALESCE(i.current_price, i.opening_min_bid) DESC, lower(i.title), i.id");
+            qb.push("COALESCE(lb.current_price, i.opening_min_bid) DESC, lower(i.title), i.id");
         }
         (CatalogSort::Newest, _) => {
             qb.push("i.created_at DESC, i.id DESC");
