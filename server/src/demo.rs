@@ -68,7 +68,7 @@ pub async fn run(mut config: Config, database_url: Option<String>) -> anyhow::Re
     reset_database(&url).await?;
     config.database_url = url;
     let db = store::connect_and_migrate(&config.database_url).await?;
-    seed(&db).await?;
+    seed(&db, &config.media_dir).await?;
     let app = Application::build_with_pool(config, db).await?;
     spawn_bot(app.state().clone());
     let base = app.state().config.base_url.clone();
@@ -85,8 +85,8 @@ pub async fn run(mut config: Config, database_url: Option<String>) -> anyhow::Re
     app.run(true).await
 }
 
-/// Loads the demo data into an empty, migrated database.
-pub async fn seed(db: &sqlx::PgPool) -> anyhow::Result<()> {
+/// Loads the demo data into an empty, migrated database; pictures go under `media_dir`.
+pub async fn seed(db: &sqlx::PgPool, media_dir: &std::path::Path) -> anyhow::Result<()> {
     let hash = passwords::hash(DEMO_PASSWORD.to_string()).await?;
     for (email, name, roles) in DEMO_USERS {
         users::insert(
@@ -130,10 +130,10 @@ pub async fn seed(db: &sqlx::PgPool) -> anyhow::Result<()> {
         sqlx::query_scalar("SELECT id FROM users WHERE email = 'host@demo.auuction.org'")
             .fetch_one(db)
             .await?;
-    for (title, description, category, opening) in DEMO_LOTS {
-        sqlx::query(
+    for (n, (title, description, category, opening)) in DEMO_LOTS.iter().enumerate() {
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO items (auction_id, donor_id, type, title, description, category_id, opening_min_bid, status)
-             VALUES ($1, $2, 'competitive', $3, $4, $5, $6, 'published')",
+             VALUES ($1, $2, 'competitive', $3, $4, $5, $6, 'published') RETURNING id",
         )
         .bind(auction.id)
         .bind(host)
@@ -141,9 +141,22 @@ pub async fn seed(db: &sqlx::PgPool) -> anyhow::Result<()> {
         .bind(description)
         .bind(category)
         .bind(opening)
+        .fetch_one(db)
+        .await?;
+        crate::demo_catalog::add_picture(db, media_dir, crate::domain::ItemId(id), title, n)
+            .await?;
+    }
+    // The quilt and the cabin are the home page's first featured lots.
+    sqlx::query("UPDATE items SET featured = true WHERE title IN ('Handmade Quilt', 'Week at the Mountain Cabin')")
         .execute(db)
         .await?;
-    }
+    crate::demo_catalog::load(
+        db,
+        auction.auction_id(),
+        crate::domain::UserId(host),
+        media_dir,
+    )
+    .await?;
     Ok(())
 }
 

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod demo_catalog;
+pub mod demo_pictures;
 pub mod domain;
 pub mod engine;
 pub mod http;

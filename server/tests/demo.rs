@@ -1,6 +1,7 @@
 //! `auuction demo`: a newcomer's first look. It must start on its own database, with demo
 //! logins of every role, an auction whose bidding window is open, and prices that move.
 
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -36,7 +37,8 @@ async fn the_demo_serves_a_live_auction_with_demo_logins_and_moving_prices() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let outcome = async {
+    // A failed assertion must still stop the demo server and drop its database.
+    let outcome = std::panic::AssertUnwindSafe(async {
         assert!(up, "the demo started");
         let current: Value = reqwest::get(format!("{base}/api/auctions/current"))
             .await
@@ -101,8 +103,60 @@ async fn the_demo_serves_a_live_auction_with_demo_logins_and_moving_prices() {
             .await
             .unwrap();
         assert!(page.contains("data-bid-panel"));
+
+        // A realistic catalog: about forty published items over every type and category,
+        // each with a picture, hosted events with capacities, some featured.
+        let (items, types, categories, featured, events, pictures): (i64, i64, i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT count(*), count(DISTINCT type), count(DISTINCT category_id),
+                        count(*) FILTER (WHERE featured),
+                        (SELECT count(*) FROM events WHERE capacity > 0),
+                        (SELECT count(DISTINCT item_id) FROM item_images)
+                   FROM items WHERE status = 'published'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert!((35..=50).contains(&items), "{items} items");
+        assert_eq!((types, categories), (4, 4));
+        assert!(
+            featured >= 4 && events >= 4,
+            "{featured} featured, {events} events"
+        );
+        assert_eq!(pictures, items, "every item has a picture");
+        let catalog = reqwest::get(format!("{base}/catalog"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            catalog.contains(&format!("{items} items")),
+            "the catalog page counts them"
+        );
+        assert!(catalog.contains("Handmade Quilt") && catalog.contains("alt=\"Illustration for"));
+        // Attribute values come HTML-escaped (`/` is `&#x2f;`).
+        let thumb_start = catalog.find("src=\"&#x2f;media").unwrap() + 5;
+        let thumb: String = catalog[thumb_start..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect::<String>()
+            .replace("&#x2f;", "/");
+        let r = reqwest::get(format!("{base}{thumb}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{thumb}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let search = reqwest::get(format!("{base}/catalog?q=supper"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(search.contains("Italian Supper in the Garden"));
+        let home = reqwest::get(&base).await.unwrap().text().await.unwrap();
+        assert!(home.contains("Featured items"));
         db.close().await;
-    }
+    })
+    .catch_unwind()
     .await;
     let _ = child.kill();
     let _ = child.wait();
@@ -114,5 +168,7 @@ async fn the_demo_serves_a_live_auction_with_demo_logins_and_moving_prices() {
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    outcome
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
