@@ -42,7 +42,13 @@ enum Slot {
     Ready(Box<LoadedBook>),
     /// A write touching this item failed: reload it from Postgres before its next command.
     NeedsReload,
+    /// Its book is being read from Postgres by a separate task; the item's commands wait
+    /// here, in order, while the shard goes on serving its other items.
+    Loading(Vec<Command>),
 }
+
+/// What a load task sends back.
+type Loaded = (ItemId, sqlx::Result<Result<LoadedBook, NotBiddable>>);
 
 pub struct Shard {
     index: usize,
@@ -58,6 +64,8 @@ pub struct Shard {
     dirty: HashSet<ItemId>,
     closes: BinaryHeap<Reverse<(DateTime<Utc>, ItemId)>>,
     db_down_until: Option<Instant>,
+    loaded_tx: mpsc::UnboundedSender<Loaded>,
+    loaded_rx: Option<mpsc::UnboundedReceiver<Loaded>>,
 }
 
 impl Shard {
@@ -70,6 +78,7 @@ impl Shard {
         journal: JournalHandle,
         books: Vec<LoadedBook>,
     ) -> Shard {
+        let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
         let mut shard = Shard {
             index,
             db,
@@ -82,6 +91,8 @@ impl Shard {
             dirty: HashSet::new(),
             closes: BinaryHeap::new(),
             db_down_until: None,
+            loaded_tx,
+            loaded_rx: Some(loaded_rx),
         };
         for book in books {
             shard.install(book);
@@ -104,6 +115,9 @@ impl Shard {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let Some(mut loaded_rx) = self.loaded_rx.take() else {
+            return;
+        };
         tracing::debug!(
             shard = self.index,
             items = self.items.len(),
@@ -116,6 +130,7 @@ impl Shard {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                Some((item, result)) = loaded_rx.recv() => self.on_loaded(item, result).await,
                 command = rx.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
@@ -148,23 +163,106 @@ impl Shard {
 
     async fn handle(&mut self, command: Command) {
         self.check_generation();
+        if let Command::Reload { item } = command {
+            // Let what is in flight commit first, or the reload would drop it from the book.
+            self.barrier().await;
+            self.check_generation();
+            if matches!(self.items.get(&item), Some(Slot::Ready(_))) {
+                self.items.insert(item, Slot::NeedsReload);
+                // Reload now, so subscribers see the new closing time without waiting for
+                // the next bid.
+                let (tx, _) = oneshot::channel();
+                self.route(Command::Touch { item, reply: tx }).await;
+            }
+            return;
+        }
+        self.route(command).await;
+    }
+
+    /// Sends a command to its item's book, starting a load when the book is not ready.
+    async fn route(&mut self, command: Command) {
+        let item = match &command {
+            Command::Bid { input, .. } => input.item,
+            Command::Touch { item, .. } => *item,
+            Command::Reload { item } => *item,
+        };
+        match self.items.get_mut(&item) {
+            Some(Slot::Ready(_)) => self.apply(command).await,
+            Some(Slot::Loading(waiting)) => waiting.push(command),
+            None | Some(Slot::NeedsReload) => {
+                if self.db_down_until.is_some_and(|t| Instant::now() < t) {
+                    return answer(command, BidReply::storage_unavailable());
+                }
+                self.items.insert(item, Slot::Loading(vec![command]));
+                let (db, gates, tx) = (self.db.clone(), self.gates.clone(), self.loaded_tx.clone());
+                tokio::spawn(async move {
+                    let result = recovery::load_item(&db, &gates, item).await;
+                    let _ = tx.send((item, result));
+                });
+            }
+        }
+    }
+
+    /// A book finished loading: install it, then run the commands that waited for it.
+    async fn on_loaded(
+        &mut self,
+        item: ItemId,
+        result: sqlx::Result<Result<LoadedBook, NotBiddable>>,
+    ) {
+        let waiting = match self.items.remove(&item) {
+            Some(Slot::Loading(waiting)) => waiting,
+            Some(other) => {
+                self.items.insert(item, other);
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let refusal = match result {
+            Ok(Ok(book)) => {
+                self.db_down_until = None;
+                self.install(book);
+                for command in waiting {
+                    self.apply(command).await;
+                }
+                return;
+            }
+            Ok(Err(NotBiddable::Missing)) => {
+                BidReply::error(StatusCode::NOT_FOUND, "not_found", "Item was not found.")
+            }
+            Ok(Err(NotBiddable::NotCompetitive)) => BidReply::error(
+                StatusCode::CONFLICT,
+                "not_biddable",
+                "This item is not sold by bidding.",
+            ),
+            Ok(Err(NotBiddable::NotPublished)) => BidReply::error(
+                StatusCode::CONFLICT,
+                "not_biddable",
+                "This item is not open for bidding.",
+            ),
+            Err(e) => {
+                tracing::warn!(shard = self.index, item = item.0, error = %e, "loading a book failed");
+                self.db_down_until = Some(Instant::now() + DB_BACKOFF);
+                self.items.insert(item, Slot::NeedsReload);
+                BidReply::storage_unavailable()
+            }
+        };
+        for command in waiting {
+            answer(command, refusal.clone());
+        }
+    }
+
+    /// Runs a command on an item whose book is ready.
+    async fn apply(&mut self, command: Command) {
         match command {
             Command::Bid {
                 input,
                 request_hash,
                 reply,
             } => self.bid(input, request_hash, reply).await,
-            Command::Touch { item, reply } => {
-                let _ = self.ready(item).await;
+            Command::Touch { reply, .. } => {
                 let _ = reply.send(());
             }
-            Command::Reload { item } => {
-                // Let what is in flight commit first, or the reload would drop it from the book.
-                self.barrier().await;
-                self.check_generation();
-                self.items.insert(item, Slot::NeedsReload);
-                let _ = self.ready(item).await;
-            }
+            Command::Reload { .. } => {}
         }
     }
 
@@ -183,52 +281,6 @@ impl Shard {
         }
     }
 
-    /// The item's book, loading it from Postgres when it is new to the shard or after a
-    /// failed write.
-    async fn ready(&mut self, item: ItemId) -> Result<&mut LoadedBook, BidReply> {
-        if !matches!(self.items.get(&item), Some(Slot::Ready(_))) {
-            if self.db_down_until.is_some_and(|t| Instant::now() < t) {
-                return Err(BidReply::storage_unavailable());
-            }
-            match recovery::load_item(&self.db, &self.gates, item).await {
-                Ok(Ok(book)) => {
-                    self.db_down_until = None;
-                    self.install(book);
-                }
-                Ok(Err(NotBiddable::Missing)) => {
-                    return Err(BidReply::error(
-                        StatusCode::NOT_FOUND,
-                        "not_found",
-                        "Item was not found.",
-                    ));
-                }
-                Ok(Err(NotBiddable::NotCompetitive)) => {
-                    return Err(BidReply::error(
-                        StatusCode::CONFLICT,
-                        "not_biddable",
-                        "This item is not sold by bidding.",
-                    ));
-                }
-                Ok(Err(NotBiddable::NotPublished)) => {
-                    return Err(BidReply::error(
-                        StatusCode::CONFLICT,
-                        "not_biddable",
-                        "This item is not open for bidding.",
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(shard = self.index, item = item.0, error = %e, "loading a book failed");
-                    self.db_down_until = Some(Instant::now() + DB_BACKOFF);
-                    return Err(BidReply::storage_unavailable());
-                }
-            }
-        }
-        match self.items.get_mut(&item) {
-            Some(Slot::Ready(book)) => Ok(book),
-            _ => Err(BidReply::storage_unavailable()),
-        }
-    }
-
     async fn bid(
         &mut self,
         input: BidInput,
@@ -238,12 +290,10 @@ impl Shard {
         let item = input.item;
         let now = micros(self.clock.now());
         let generation = self.generation;
-        let book = match self.ready(item).await {
-            Ok(book) => book,
-            Err(answer) => {
-                let _ = reply.send(answer);
-                return;
-            }
+        let Some(Slot::Ready(book)) = self.items.get_mut(&item) else {
+            // `apply` is only called for ready items; anything else is a bug, answered safely.
+            let _ = reply.send(BidReply::storage_unavailable());
+            return;
         };
         let key = match (&input.idempotency_key, request_hash) {
             (Some(key), Some(hash)) => Some(KeyRecord {
@@ -323,6 +373,19 @@ impl Shard {
                 }
             }
         }
+    }
+}
+
+/// Answers a command that cannot run (its item could not be loaded).
+fn answer(command: Command, reply: BidReply) {
+    match command {
+        Command::Bid { reply: tx, .. } => {
+            let _ = tx.send(reply);
+        }
+        Command::Touch { reply: tx, .. } => {
+            let _ = tx.send(());
+        }
+        Command::Reload { .. } => {}
     }
 }
 
