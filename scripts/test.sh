@@ -5,8 +5,9 @@
 #
 # 1. starts local PostgreSQL and Redis if needed (scripts/services.sh);
 # 2. Rust: every crate, every target (unit, integration, doc, examples, benches build);
-# 3. JavaScript unit tests in client-js/test/ (node --test), when there are any;
-# 4. browser tests in tests-e2e/ (node --test + system Chromium), when that package exists.
+# 3. the load tester's scenarios at tiny sizes, with their post-run checks;
+# 4. JavaScript unit tests in client-js/test/ (node --test), when there are any;
+# 5. browser tests in tests-e2e/ (node --test + system Chromium), when that package exists.
 #
 # DATABASE_URL (default postgres://postgres@127.0.0.1:5432/auuction_test_base) is the
 # database the Rust tests derive their own throwaway databases from.
@@ -60,6 +61,13 @@ DONE+=("services")
 step "cargo test"
 cargo test --workspace --all-targets "$@"
 DONE+=("rust")
+
+# ---- load tester smoke run ----------------------------------------------------------
+# Every scenario for a few seconds at tiny sizes against a real server; fails only when a
+# post-run check fails (a lost, duplicated or mis-priced bid), never on speed.
+step "load tester smoke run"
+scripts/loadtest-smoke.sh
+DONE+=("loadtest")
 
 # ---- JavaScript unit tests ----------------------------------------------------------------
 step "client-js unit tests"
