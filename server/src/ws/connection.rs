@@ -73,7 +73,7 @@ async fn upgrade(
         .into_response();
     }
     // Small buffers: an idle connection should cost a few KB, not the 128 KiB defaults.
-    ws.read_buffer_size(2048)
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(crate::ws::hub::MAX_QUEUED_BYTES * 2)
         .max_message_size(MAX_FRAME)
@@ -85,15 +85,16 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
     let hub = state.engine.hub.clone();
     let conn = hub.connect(user.as_ref().map(|u| u.id().0));
     let mut topics: Vec<Topic> = Vec::new();
-    let (bids, bid_queue) = mpsc::channel::<BidFrame>(MAX_PENDING_BIDS);
-    let bidder = tokio::spawn(bid_worker(state.clone(), conn.clone(), user, bid_queue));
+    // The bid task starts with the connection's first bid: most connections only watch, and
+    // an idle one should cost a few KB (a channel allocates its first block up front).
+    let mut bidder = Bidder::Idle(user);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let close = loop {
         tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    handle(&state, &conn, &mut topics, &bids, text.as_str()).await;
+                    handle(&state, &conn, &mut topics, &mut bidder, text.as_str()).await;
                 }
                 Some(Ok(Message::Binary(_))) => conn.push(protocol::error("bad_frame", "Send JSON text frames.")),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
@@ -132,15 +133,17 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
             .await;
     }
     hub.disconnect(&conn, &topics);
-    drop(bids);
-    let _ = bidder.await;
+    if let Bidder::Running(bids, task) = bidder {
+        drop(bids);
+        let _ = task.await;
+    }
 }
 
 async fn handle(
     state: &AppState,
     conn: &std::sync::Arc<Conn>,
     topics: &mut Vec<Topic>,
-    bids: &mpsc::Sender<BidFrame>,
+    bidder: &mut Bidder,
     text: &str,
 ) {
     let message = match ClientMessage::parse(text) {
@@ -185,6 +188,15 @@ async fn handle(
             }
         }
         ClientMessage::Bid(frame) => {
+            if let Bidder::Idle(user) = bidder {
+                let (bids, queue) = mpsc::channel::<BidFrame>(MAX_PENDING_BIDS);
+                let task =
+                    tokio::spawn(bid_worker(state.clone(), conn.clone(), user.take(), queue));
+                *bidder = Bidder::Running(bids, task);
+            }
+            let Bidder::Running(bids, _) = bidder else {
+                return;
+            };
             if let Err(mpsc::error::TrySendError::Full(frame)) = bids.try_send(frame) {
                 let reply = BidReply::error(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -231,6 +243,12 @@ async fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
             ));
         }
     }
+}
+
+/// A connection's bid task: not yet started (holding the user for it), or running.
+enum Bidder {
+    Idle(Option<CurrentUser>),
+    Running(mpsc::Sender<BidFrame>, tokio::task::JoinHandle<()>),
 }
 
 /// Runs one connection's bids in order and queues each answer as a `bid_result`.
