@@ -87,7 +87,7 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
     let mut topics: Vec<Topic> = Vec::new();
     // The bid task starts with the connection's first bid: most connections only watch, and
     // an idle one should cost a few KB (a channel allocates its first block up front).
-    let mut bidder = Bidder::Idle(user);
+    let mut bidder = Bidder::Idle(user.map(Box::new));
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let close = loop {
@@ -190,8 +190,12 @@ async fn handle(
         ClientMessage::Bid(frame) => {
             if let Bidder::Idle(user) = bidder {
                 let (bids, queue) = mpsc::channel::<BidFrame>(MAX_PENDING_BIDS);
-                let task =
-                    tokio::spawn(bid_worker(state.clone(), conn.clone(), user.take(), queue));
+                let task = tokio::spawn(bid_worker(
+                    state.clone(),
+                    conn.clone(),
+                    user.take().map(|u| *u),
+                    queue,
+                ));
                 *bidder = Bidder::Running(bids, task);
             }
             let Bidder::Running(bids, _) = bidder else {
@@ -247,7 +251,7 @@ async fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
 
 /// A connection's bid task: not yet started (holding the user for it), or running.
 enum Bidder {
-    Idle(Option<CurrentUser>),
+    Idle(Option<Box<CurrentUser>>),
     Running(mpsc::Sender<BidFrame>, tokio::task::JoinHandle<()>),
 }
 
