@@ -501,3 +501,91 @@ async fn concurrent_duplicates_make_one_effect_and_survive_a_restart(db: PgPool)
     )
     .await;
 }
+
+/// A client that hangs up while its keyed bid is running must not leave the key stuck: the
+/// retry gets the answer (and the bid happened once).
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_caller_hanging_up_mid_bid_does_not_wedge_its_idempotency_key(db: PgPool) {
+    let (app, _, item) = setup(db).await;
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let path = format!("/api/items/it_{item}/bids");
+    for attempt in 0..5 {
+        let key = format!("hangup-{attempt}");
+        // Give up after a moment: the server's handler future is dropped mid-flight.
+        let _ = ann
+            .client
+            .post(ann.url(&path))
+            .header("x-csrf-token", ann.csrf.as_deref().unwrap())
+            .timeout(std::time::Duration::from_micros(300 * (attempt + 1)))
+            .json(&json!({ "amount": 100 + attempt * 20, "idempotencyKey": key }))
+            .send()
+            .await;
+        let retry = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            ann.post(
+                &path,
+                json!({ "amount": 100 + attempt * 20, "idempotencyKey": key }),
+            ),
+        )
+        .await
+        .expect("the retry is answered, not stuck behind the abandoned attempt");
+        let (status, body) = (retry.status(), retry.text().await.unwrap());
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+            "{status}: {body}"
+        );
+        // And from then on the key gives that same answer.
+        let again = ann
+            .post(
+                &path,
+                json!({ "amount": 100 + attempt * 20, "idempotencyKey": key }),
+            )
+            .await;
+        assert_eq!(
+            (again.status(), again.text().await.unwrap()),
+            (status, body)
+        );
+    }
+    // Five keys, at most five bids: no attempt ran twice.
+    assert!(stored_bids(&app.db, item).await.len() <= 5);
+}
+
+/// The calendar moved earlier than bids already recorded: after a restart the book still
+/// holds every recorded bid (no truncated replay colliding with stored sequence numbers),
+/// and new bids are refused as closed.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn recorded_bids_replay_after_the_close_moves_before_them(db: PgPool) {
+    let (app, auction, item) = setup(db.clone()).await;
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
+    let path = format!("/api/items/it_{item}/bids");
+    assert_eq!(
+        ann.post(&path, json!({ "amount": 100 })).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        bob.post(&path, json!({ "amount": 120 })).await.status(),
+        StatusCode::CREATED
+    );
+    sqlx::query("UPDATE auctions SET bidding_close_at = now() - interval '1 hour', state = 'paused' WHERE id = $1")
+        .bind(auction)
+        .execute(&db)
+        .await
+        .unwrap();
+    let restarted = TestApp::spawn(db).await;
+    let mut ws = support::Ws::connect(&restarted.base, None).await;
+    let snap = ws.subscribe(&format!("item:it_{item}")).await;
+    assert_eq!(snap["seq"], 2, "{snap}");
+    assert_eq!(snap["bidCount"], 2);
+    let mut carl = restarted.browser();
+    restarted
+        .create_user("carl@example.org", &[Role::Bidder])
+        .await;
+    carl.login("carl@example.org", common::PASSWORD).await;
+    assert_error(
+        carl.post(&path, json!({ "amount": 500 })).await,
+        409,
+        "bidding_closed",
+    )
+    .await;
+}

@@ -19,7 +19,6 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -38,9 +37,6 @@ use crate::{
 pub const MAX_BATCH: usize = 2048;
 /// Entries that may wait for the journal. When full, the shard waits: backpressure.
 const QUEUE: usize = 16384;
-/// A write that has not finished by then is treated as failed (it may yet commit; the
-/// bidders are told to retry, and the books are reloaded from what Postgres really has).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One accepted bid, as written to `bids`.
 #[derive(Clone, Debug)]
@@ -160,13 +156,17 @@ impl Journal {
         let needs_write = live
             .iter()
             .any(|e| e.key.is_some() || matches!(e.change, Change::Accepted { .. }));
-        let written = if needs_write {
-            tokio::time::timeout(WRITE_TIMEOUT, write(&self.db, &live)).await
+        // No client-side timeout here: dropping a statement that Postgres is still running
+        // would leave its outcome unknown (it may commit after we said "not recorded"). The
+        // pool's server-side `statement_timeout` (store::connect) makes a hung write fail
+        // definitely, and the pool's acquire timeout bounds waiting for a connection.
+        let written: sqlx::Result<()> = if needs_write {
+            write(&self.db, &live).await
         } else {
-            Ok(Ok(()))
+            Ok(())
         };
         match written {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 let mut published = Vec::new();
                 for entry in live {
                     if let Change::Accepted {
@@ -188,13 +188,8 @@ impl Journal {
                     let _ = self.fanout.send(published).await;
                 }
             }
-            outcome => {
-                match outcome {
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, entries = live.len(), "journal write failed")
-                    }
-                    _ => tracing::error!(entries = live.len(), "journal write timed out"),
-                }
+            Err(e) => {
+                tracing::error!(error = %e, entries = live.len(), "journal write failed");
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 for entry in live {
                     let _ = entry.reply.send(BidReply::storage_unavailable());

@@ -189,21 +189,27 @@ impl Engine {
     /// the same bid gets the original answer, the same key with another payload gets 422,
     /// and concurrent duplicates make one effect.
     pub async fn place_bid(&self, input: BidInput) -> BidReply {
-        let claim = match &input.idempotency_key {
-            None => None,
-            Some(key) => {
-                let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
-                match self.idempotency.claim(input.bidder, key, hash).await {
-                    idempotency::Claim::Answered(reply) => return reply,
-                    idempotency::Claim::Mine => Some(hash),
-                }
-            }
+        let Some(key) = input.idempotency_key.clone() else {
+            return self.send_bid(input, None).await;
         };
-        let reply = self.send_bid(input.clone(), claim).await;
-        if let (Some(key), Some(_)) = (&input.idempotency_key, claim) {
-            self.idempotency.finish(input.bidder, key, &reply);
+        let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
+        if let idempotency::Claim::Answered(reply) =
+            self.idempotency.claim(input.bidder, &key, hash).await
+        {
+            return reply;
         }
-        reply
+        // From here the key is ours and must be finished whatever happens to the caller (a
+        // client that hangs up drops the handler's future): a task of its own runs the bid
+        // and records its answer, or every retry of the key would wait for ever.
+        let engine = self.clone();
+        let bidder = input.bidder;
+        let run = tokio::spawn(async move {
+            let reply = engine.send_bid(input, Some(hash)).await;
+            engine.idempotency.finish(bidder, &key, &reply);
+            reply
+        });
+        run.await
+            .unwrap_or_else(|_| BidReply::storage_unavailable())
     }
 
     async fn send_bid(&self, input: BidInput, request_hash: Option<[u8; 32]>) -> BidReply {

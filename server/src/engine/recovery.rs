@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::{
     domain::{
-        bidding::{Book, BookParams, RecordedBid},
+        bidding::{Book, BookParams, RecordedBid, ReplayError},
         AuctionId, AuctionState, Cents, ItemId,
     },
     engine::{
@@ -98,10 +98,12 @@ struct BidRow {
     paddle_number: i32,
 }
 
-/// Replays one item's recorded bids. A recorded bid the rules refuse means the journal and
-/// the rules disagree; that is logged loudly and the book keeps the bids before it, rather
-/// than the item becoming unbiddable in the middle of the auction.
-fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> LoadedBook {
+/// Replays one item's recorded bids. The journal is the truth of what was accepted: if the
+/// calendar has since moved the close before a recorded bid, the replay's close is moved
+/// after it (the close changes no price or leader). A recorded bid the rules still refuse
+/// means the journal and the rules disagree: the item is not served at all (answered 503)
+/// rather than with a truncated book whose sequence numbers would collide with the table.
+fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> Result<LoadedBook, ReplayError> {
     let recorded: Vec<RecordedBid> = bids
         .iter()
         .map(|b| RecordedBid {
@@ -111,27 +113,29 @@ fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> LoadedBook {
             at: b.created_at,
         })
         .collect();
-    let book = match Book::replay(row.params(), &recorded) {
-        Ok(book) => book,
-        Err(e) => {
-            tracing::error!(item = row.id, error = %e, "replay refused a recorded bid; keeping the bids before it");
-            Book::replay(row.params(), &recorded[..e.index])
-                .unwrap_or_else(|_| Book::new(row.params()))
+    let mut params = row.params();
+    if let Some(last) = recorded.last() {
+        if params.closes_at <= last.at {
+            params.closes_at = last.at + Duration::microseconds(1);
+            params.hard_deadline = params.hard_deadline.max(params.closes_at);
         }
-    };
+    }
+    let book = Book::replay(params, &recorded).inspect_err(|e| {
+        tracing::error!(item = row.id, error = %e, "replay refused a recorded bid; the item is not served until this is fixed");
+    })?;
     let paddles: HashMap<i64, i32> = bids
         .iter()
         .map(|b| (b.bidder_id, b.paddle_number))
         .collect();
     let leader_paddle = book.leader().and_then(|l| paddles.get(&l).copied());
-    LoadedBook {
+    Ok(LoadedBook {
         item: ItemId(row.id),
         auction: AuctionId(row.auction_id),
         gate: row.gate(gates),
         book,
         leader_paddle,
         paddles,
-    }
+    })
 }
 
 /// Every biddable item's book, grouped by shard (`item id % shards`). Bids are streamed in
@@ -151,7 +155,11 @@ pub async fn load_all(
     let mut out: Vec<Vec<LoadedBook>> = (0..shards).map(|_| Vec::new()).collect();
     let mut place = |row: &ItemRow, bids: &[BidRow]| {
         let shard = (row.id.unsigned_abs() % shards as u64) as usize;
-        out[shard].push(build(row, gates, bids));
+        // An item whose journal does not replay is left unloaded: its first command tries
+        // again and is refused (see `build`).
+        if let Ok(book) = build(row, gates, bids) {
+            out[shard].push(book);
+        }
     };
     let mut stream = sqlx::query_as::<_, BidRow>(
         "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
@@ -192,6 +200,8 @@ pub async fn load_all(
 #[derive(Debug)]
 pub enum NotBiddable {
     Missing,
+    /// Its recorded bids do not replay under the current rules (logged when found).
+    Inconsistent,
     NotCompetitive,
     NotPublished,
 }
@@ -227,5 +237,5 @@ pub async fn load_item(
     .bind(item.0)
     .fetch_all(db)
     .await?;
-    Ok(Ok(build(&row, gates, &bids)))
+    Ok(build(&row, gates, &bids).map_err(|_| NotBiddable::Inconsistent))
 }

@@ -44,11 +44,15 @@ enum Slot {
     NeedsReload,
     /// Its book is being read from Postgres by a separate task; the item's commands wait
     /// here, in order, while the shard goes on serving its other items.
-    Loading(Vec<Command>),
+    Loading {
+        token: u64,
+        waiting: Vec<Command>,
+    },
 }
 
 /// What a load task sends back.
-type Loaded = (ItemId, sqlx::Result<Result<LoadedBook, NotBiddable>>);
+/// The token tells a load's result from that of an older, superseded load of the same item.
+type Loaded = (ItemId, u64, sqlx::Result<Result<LoadedBook, NotBiddable>>);
 
 pub struct Shard {
     index: usize,
@@ -65,6 +69,7 @@ pub struct Shard {
     closes: BinaryHeap<Reverse<(DateTime<Utc>, ItemId)>>,
     db_down_until: Option<Instant>,
     loaded_tx: mpsc::UnboundedSender<Loaded>,
+    next_token: u64,
     loaded_rx: Option<mpsc::UnboundedReceiver<Loaded>>,
 }
 
@@ -92,6 +97,7 @@ impl Shard {
             closes: BinaryHeap::new(),
             db_down_until: None,
             loaded_tx,
+            next_token: 0,
             loaded_rx: Some(loaded_rx),
         };
         for book in books {
@@ -130,7 +136,7 @@ impl Shard {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some((item, result)) = loaded_rx.recv() => self.on_loaded(item, result).await,
+                Some((item, token, result)) = loaded_rx.recv() => self.on_loaded(item, token, result).await,
                 command = rx.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
@@ -154,8 +160,12 @@ impl Shard {
                 items = self.dirty.len(),
                 "journal write failed; reloading the items it touched"
             );
+            // Only a ready book can hold entries of the failed generation; a book being
+            // loaded has none, and must keep the commands waiting for it.
             for item in self.dirty.drain() {
-                self.items.insert(item, Slot::NeedsReload);
+                if let Some(slot @ Slot::Ready(_)) = self.items.get_mut(&item) {
+                    *slot = Slot::NeedsReload;
+                }
             }
             self.generation = current;
         }
@@ -188,16 +198,24 @@ impl Shard {
         };
         match self.items.get_mut(&item) {
             Some(Slot::Ready(_)) => self.apply(command).await,
-            Some(Slot::Loading(waiting)) => waiting.push(command),
+            Some(Slot::Loading { waiting, .. }) => waiting.push(command),
             None | Some(Slot::NeedsReload) => {
                 if self.db_down_until.is_some_and(|t| Instant::now() < t) {
                     return answer(command, BidReply::storage_unavailable());
                 }
-                self.items.insert(item, Slot::Loading(vec![command]));
+                self.next_token += 1;
+                let token = self.next_token;
+                self.items.insert(
+                    item,
+                    Slot::Loading {
+                        token,
+                        waiting: vec![command],
+                    },
+                );
                 let (db, gates, tx) = (self.db.clone(), self.gates.clone(), self.loaded_tx.clone());
                 tokio::spawn(async move {
                     let result = recovery::load_item(&db, &gates, item).await;
-                    let _ = tx.send((item, result));
+                    let _ = tx.send((item, token, result));
                 });
             }
         }
@@ -207,16 +225,19 @@ impl Shard {
     async fn on_loaded(
         &mut self,
         item: ItemId,
+        token: u64,
         result: sqlx::Result<Result<LoadedBook, NotBiddable>>,
     ) {
+        // A result for anything but the item's current load is stale: drop it, never let it
+        // replace a book that has moved on.
+        if !matches!(self.items.get(&item), Some(Slot::Loading { token: t, .. }) if *t == token) {
+            return;
+        }
         let waiting = match self.items.remove(&item) {
-            Some(Slot::Loading(waiting)) => waiting,
-            Some(other) => {
-                self.items.insert(item, other);
-                Vec::new()
-            }
-            None => Vec::new(),
+            Some(Slot::Loading { waiting, .. }) => waiting,
+            _ => Vec::new(),
         };
+        self.check_generation();
         let refusal = match result {
             Ok(Ok(book)) => {
                 self.db_down_until = None;
@@ -226,6 +247,11 @@ impl Shard {
                 }
                 return;
             }
+            Ok(Err(NotBiddable::Inconsistent)) => BidReply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "item_unavailable",
+                "Bidding on this item is paused while the auction team checks it. Please ask at the desk.",
+            ),
             Ok(Err(NotBiddable::Missing)) => {
                 BidReply::error(StatusCode::NOT_FOUND, "not_found", "Item was not found.")
             }

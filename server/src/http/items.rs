@@ -276,6 +276,17 @@ pub async fn update_item(
             "This item already has bids, so it must stay a competitive item.",
         ));
     }
+    // The bid journal is replayed with the item's opening bid and increment: changing them
+    // under existing bids would make the recorded bids disagree with the rules.
+    if before.bid_count > 0
+        && (fields.opening_bid.0 != before.opening_min_bid
+            || fields.bid_increment.map(|c| c.0) != before.bid_increment)
+    {
+        return Err(ApiError::conflict(
+            "item_has_bids",
+            "This item already has bids, so its opening bid and increment cannot change.",
+        ));
+    }
     active_category(&mut tx, req.category_id).await?;
     items::update(&mut *tx, id, req.category_id, &fields, featured).await?;
     let after = items::by_id(&mut *tx, id)

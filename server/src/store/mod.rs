@@ -35,12 +35,19 @@ pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
             }
         }
     }
+    // A statement that runs longer than this fails on the server, so its outcome is definite
+    // (the bid journal never abandons a write that might still commit). Generous, so the
+    // start-up replay of millions of bids fits well within it.
+    let options: sqlx::postgres::PgConnectOptions = database_url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .context("DATABASE_URL")?
+        .options([("statement_timeout", "30s")]);
     let pool = PgPoolOptions::new()
         // Enough for request handlers plus the bid journal's dedicated connections; Postgres'
         // default max_connections (100) leaves room for several nodes.
         .max_connections(20)
         .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(database_url)
+        .connect_with(options)
         .await
         .context("connecting to the database")?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;

@@ -165,20 +165,35 @@ async fn handle(
                     ));
                     continue;
                 };
-                if !topics.contains(&topic) {
-                    if topics.len() >= MAX_TOPICS {
-                        conn.push(protocol::error(
-                            "too_many_topics",
-                            "This connection follows too many topics.",
-                        ));
-                        break;
+                if !topics.contains(&topic) && topics.len() >= MAX_TOPICS {
+                    conn.push(protocol::error(
+                        "too_many_topics",
+                        "This connection follows too many topics.",
+                    ));
+                    break;
+                }
+                // An item topic is followed only when the item has live bidding (its book is
+                // loaded): naming random ids must not grow the hub.
+                if let Topic::Item(item) = topic {
+                    if hub.item_state(item).is_none() {
+                        state.engine.touch(item).await;
                     }
+                    if hub.item_state(item).is_none() {
+                        conn.push(protocol::error(
+                            "not_live",
+                            &format!("Item {item} has no live bidding."),
+                        ));
+                        continue;
+                    }
+                }
+                if !topics.contains(&topic) {
                     topics.push(topic);
                     hub.subscribe(conn, topic);
                 }
                 // A snapshot on every subscribe, also a repeated one: that is how a client
-                // resyncs after a reconnect.
-                send_snapshot(state, conn, topic).await;
+                // resyncs after a reconnect. It is read after subscribing, so no committed
+                // change can fall between the two.
+                send_snapshot(state, conn, topic);
             }
         }
         ClientMessage::Unsubscribe { topics: names } => {
@@ -217,20 +232,13 @@ async fn handle(
     }
 }
 
-async fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
+fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
     let hub = &state.engine.hub;
     let now = state.now();
     match topic {
         Topic::Item(item) => {
-            if hub.item_state(item).is_none() {
-                state.engine.touch(item).await;
-            }
-            match hub.item_state(item) {
-                Some(s) => conn.push(s.snapshot_message(now)),
-                None => conn.push(protocol::error(
-                    "not_live",
-                    &format!("Item {item} has no live bidding."),
-                )),
+            if let Some(s) = hub.item_state(item) {
+                conn.push(s.snapshot_message(now));
             }
         }
         Topic::Auction(auction) => {

@@ -193,6 +193,8 @@ impl Hub {
         if let Some(subs) = self.topics.get(&topic) {
             subs.remove(&conn.id);
         }
+        // Drop the topic when it has nobody left, or the map would keep every topic ever named.
+        self.topics.remove_if(&topic, |_, subs| subs.is_empty());
     }
 
     fn subscribers(&self, topic: Topic) -> Option<Subscribers> {
@@ -234,6 +236,9 @@ impl Hub {
     /// outbid notice to the bidder who lost the lead, a closing notice on extension.
     /// Called only after the journal committed it.
     pub fn publish_committed(&self, state: ItemState, outbid: Option<i64>, extended: bool) {
+        // The committed state is recorded before anyone is told: a client subscribing in
+        // between then gets this state in its snapshot instead of missing it.
+        self.latest.insert(state.item, state.clone());
         let price = state.price_message();
         for topic in [Topic::Item(state.item), Topic::Auction(state.auction)] {
             if let Some(subs) = self.subscribers(topic) {
@@ -256,7 +261,6 @@ impl Hub {
                 }
             }
         }
-        self.latest.insert(state.item, state);
     }
 
     /// The item closed (its deadline passed with no extension pending).
@@ -319,5 +323,22 @@ mod tests {
         assert_eq!(Topic::parse("item:u_5"), None);
         assert_eq!(Topic::parse("user:1"), None);
         assert_eq!(Topic::Item(ItemId(5)).name(), "item:it_5");
+    }
+}
+
+#[cfg(test)]
+mod topic_tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_with_nobody_left_is_forgotten() {
+        let hub = Hub::default();
+        let conn = hub.connect(None);
+        let topic = Topic::Item(ItemId(9));
+        hub.subscribe(&conn, topic);
+        assert_eq!(hub.subscriber_count(topic), 1);
+        hub.unsubscribe(&conn, topic);
+        assert_eq!(hub.subscriber_count(topic), 0);
+        assert!(hub.topics.is_empty());
     }
 }
