@@ -192,6 +192,53 @@ pub async fn run(
     sent
 }
 
+/// Bidder tasks started on the sockets that connected.
+pub struct Started {
+    pub senders: Vec<mpsc::Sender<Job>>,
+    pub tasks: Vec<tokio::task::JoinHandle<Vec<SentBid>>>,
+    pub connect_errors: u64,
+}
+
+/// Starts one [`run`] task per connected socket (paired with its bidder), each with a job
+/// queue of `queue`; sockets that failed to connect are counted, not started. Every
+/// scenario that bids starts its bidders this way.
+pub fn start_all<E>(
+    sockets: Vec<Result<Socket, E>>,
+    bidders: &[crate::api::Bidder],
+    queue: usize,
+    samples: &Samples,
+    acks: Option<AckTimes>,
+    drain: Duration,
+) -> Started {
+    let mut started = Started {
+        senders: Vec::new(),
+        tasks: Vec::new(),
+        connect_errors: 0,
+    };
+    for (socket, b) in sockets.into_iter().zip(bidders) {
+        let Ok(socket) = socket else {
+            started.connect_errors += 1;
+            continue;
+        };
+        let (tx, rx) = mpsc::channel(queue);
+        let who = Who {
+            user: b.id.0,
+            paddle: b.paddle_number,
+        };
+        started.tasks.push(tokio::spawn(run(
+            socket,
+            who,
+            rx,
+            samples.clone(),
+            0,
+            acks.clone(),
+            drain,
+        )));
+        started.senders.push(tx);
+    }
+    started
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

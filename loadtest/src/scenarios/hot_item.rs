@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use auuction::domain::Cents;
 use rand::seq::SliceRandom;
-use tokio::sync::mpsc;
 
 use super::{params, Ctx};
-use crate::bidder::{self, Job, Who};
+use crate::bidder::{self, Job};
 use crate::cli::HotItemArgs;
 use crate::report::{Report, Series};
 use crate::run::{self, Live};
@@ -34,32 +33,19 @@ pub async fn run(ctx: &Ctx, args: &HotItemArgs) -> Result<Report> {
     let live = Arc::new(Live::default());
     let start = Instant::now() + Duration::from_millis(500);
     let (samples, collector) = run::collector(1, start, live.clone());
-    let mut senders = Vec::new();
-    let mut tasks = Vec::new();
-    let mut connect_errors = 0u64;
-    for (socket, b) in sockets.into_iter().zip(&world.bidders) {
-        // One bid per round per bidder: a queue of `rounds` never fills.
-        let (tx, rx) = mpsc::channel(rounds);
-        match socket {
-            Ok(socket) => {
-                let who = Who {
-                    user: b.id.0,
-                    paddle: b.paddle_number,
-                };
-                tasks.push(tokio::spawn(bidder::run(
-                    socket,
-                    who,
-                    rx,
-                    samples.clone(),
-                    0,
-                    None,
-                    Duration::from_secs(30),
-                )));
-                senders.push(tx);
-            }
-            Err(_) => connect_errors += 1,
-        }
-    }
+    // One bid per round per bidder: a queue of `rounds` never fills.
+    let bidder::Started {
+        senders,
+        tasks,
+        connect_errors,
+    } = bidder::start_all(
+        sockets,
+        &world.bidders,
+        rounds,
+        &samples,
+        None,
+        Duration::from_secs(30),
+    );
     let bar = run::progress(rounds as u64, ctx.common.quiet);
     let step = INCREMENT.0 * 2;
     let mut base = item.opening.0;

@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use auuction::domain::Cents;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use tokio::sync::mpsc;
 
 use super::{params, Ctx};
-use crate::bidder::{self, Job, Who};
+use crate::bidder::{self, Job};
 use crate::cli::StormArgs;
 use crate::report::{Report, Series};
 use crate::run::{self, Live, Sample};
@@ -69,31 +68,18 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     let start = Instant::now() + Duration::from_millis(200);
     let warmup = Duration::from_secs(args.warmup.min(args.duration.saturating_sub(1)));
     let (samples, collector) = run::collector(1, start + warmup, live.clone());
-    let mut senders = Vec::with_capacity(bidders_n);
-    let mut tasks = Vec::with_capacity(bidders_n);
-    let mut connect_errors = 0u64;
-    for (socket, b) in sockets.into_iter().zip(&world.bidders) {
-        let (tx, rx) = mpsc::channel(JOB_QUEUE);
-        match socket {
-            Ok(socket) => {
-                let who = Who {
-                    user: b.id.0,
-                    paddle: b.paddle_number,
-                };
-                tasks.push(tokio::spawn(bidder::run(
-                    socket,
-                    who,
-                    rx,
-                    samples.clone(),
-                    0,
-                    None,
-                    Duration::from_secs(10),
-                )));
-                senders.push(tx);
-            }
-            Err(_) => connect_errors += 1,
-        }
-    }
+    let bidder::Started {
+        senders,
+        tasks,
+        connect_errors,
+    } = bidder::start_all(
+        sockets,
+        &world.bidders,
+        JOB_QUEUE,
+        &samples,
+        None,
+        Duration::from_secs(10),
+    );
     if senders.is_empty() {
         anyhow::bail!("no bidder could connect");
     }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{params, Ctx};
-use crate::bidder::{self, AckTimes, Job, Who};
+use crate::bidder::{self, AckTimes, Job};
 use crate::cli::WatchersArgs;
 use crate::report::{Report, Series};
 use crate::run::{self, Live};
@@ -122,29 +122,16 @@ pub async fn run(ctx: &Ctx, args: &WatchersArgs) -> Result<Report> {
     let start = Instant::now() + Duration::from_millis(200);
     let (samples, collector) = run::collector(1, start, live.clone());
     let acks: AckTimes = Arc::new(Mutex::new(HashMap::new()));
-    let mut senders = Vec::new();
-    let mut tasks = Vec::new();
-    for (socket, b) in sockets.into_iter().zip(&world.bidders) {
-        let Ok(socket) = socket else {
-            connect_errors += 1;
-            continue;
-        };
-        let (tx, rx) = mpsc::channel(1024);
-        let who = Who {
-            user: b.id.0,
-            paddle: b.paddle_number,
-        };
-        tasks.push(tokio::spawn(bidder::run(
-            socket,
-            who,
-            rx,
-            samples.clone(),
-            0,
-            Some(acks.clone()),
-            Duration::from_secs(10),
-        )));
-        senders.push(tx);
-    }
+    let started = bidder::start_all(
+        sockets,
+        &world.bidders,
+        1024,
+        &samples,
+        Some(acks.clone()),
+        Duration::from_secs(10),
+    );
+    connect_errors += started.connect_errors;
+    let bidder::Started { senders, tasks, .. } = started;
     if senders.is_empty() {
         anyhow::bail!("no bidder could connect");
     }
