@@ -65,6 +65,13 @@ const ITEM_QUERY: &str =
    FROM items i JOIN auctions a ON a.id = i.auction_id
   WHERE i.type = 'competitive' AND i.status IN ('published', 'closed')";
 
+/// The recorded bids of the given items with their bidders' paddle numbers, in the order
+/// a replay needs: by item, then by seq.
+const BIDS_QUERY: &str =
+    "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
+   FROM bids b JOIN users u ON u.id = b.bidder_id
+  WHERE b.item_id = ANY($1) ORDER BY b.item_id, b.seq";
+
 impl ItemRow {
     fn params(&self) -> BookParams {
         BookParams {
@@ -161,13 +168,7 @@ pub async fn load_all(
             out[shard].push(book);
         }
     };
-    let mut stream = sqlx::query_as::<_, BidRow>(
-        "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
-           FROM bids b JOIN users u ON u.id = b.bidder_id
-          WHERE b.item_id = ANY($1) ORDER BY b.item_id, b.seq",
-    )
-    .bind(&ids)
-    .fetch(db);
+    let mut stream = sqlx::query_as::<_, BidRow>(BIDS_QUERY).bind(&ids).fetch(db);
     let mut current: Vec<BidRow> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     while let Some(bid) = stream.try_next().await? {
@@ -229,13 +230,9 @@ pub async fn load_item(
         .bind(item.0)
         .fetch_one(db)
         .await?;
-    let bids: Vec<BidRow> = sqlx::query_as(
-        "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
-           FROM bids b JOIN users u ON u.id = b.bidder_id
-          WHERE b.item_id = $1 ORDER BY b.seq",
-    )
-    .bind(item.0)
-    .fetch_all(db)
-    .await?;
+    let bids: Vec<BidRow> = sqlx::query_as(BIDS_QUERY)
+        .bind([item.0])
+        .fetch_all(db)
+        .await?;
     Ok(build(&row, gates, &bids).map_err(|_| NotBiddable::Inconsistent))
 }
