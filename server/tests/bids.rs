@@ -91,6 +91,61 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
     assert_eq!(notices.len(), 1);
     assert_eq!((notices[0].0, notices[0].1.as_str()), (ann_id, "outbid"));
     assert_eq!(notices[0].2["currentBidCents"], 250_00);
+
+    // Ann takes the lead back (Bob's notice), then loses it again: she still has one email
+    // waiting for this item, carrying the latest price.
+    let price_cents = || async {
+        sqlx::query_scalar::<_, i64>("SELECT current_price FROM item_bidding WHERE item_id = $1")
+            .bind(item)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let r: Value = ann
+        .post(&path, json!({ "amount": 300 }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["leading"], true);
+    let ann_price = price_cents().await;
+    let r: Value = bob
+        .post(&path, json!({ "amount": 400 }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["leading"], true);
+    let bob_price = price_cents().await;
+    let notices: Vec<(i64, Value)> = sqlx::query_as(
+        "SELECT user_id, payload FROM notifications WHERE type = 'outbid' ORDER BY id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!(notices[0].0, ann_id);
+    assert_eq!(notices[0].1["currentBidCents"], bob_price);
+    assert_ne!(notices[1].0, ann_id, "Bob's notice");
+    assert_eq!(notices[1].1["currentBidCents"], ann_price);
+    // Once Ann's email is sent, the next outbid queues a new one.
+    sqlx::query("UPDATE notifications SET status = 'sent', sent_at = now() WHERE user_id = $1")
+        .bind(ann_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let r = ann.post(&path, json!({ "amount": 500 })).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["leading"], true);
+    let r = bob.post(&path, json!({ "amount": 600 })).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["leading"], true);
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND status = 'scheduled'",
+    )
+    .bind(ann_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(waiting, 1);
 }
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
@@ -588,4 +643,52 @@ async fn recorded_bids_replay_after_the_close_moves_before_them(db: PgPool) {
         "bidding_closed",
     )
     .await;
+}
+
+/// `bids` has no per-row foreign keys (migration 0004); triggers keep the references
+/// instead: an item or a user with bids cannot be deleted or renumbered.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn items_and_bidders_with_bids_cannot_be_deleted(db: PgPool) {
+    let (app, auction, item) = setup(db).await;
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let r = ann
+        .post(
+            &format!("/api/items/it_{item}/bids"),
+            json!({ "amount": 125 }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ann_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ann@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    for (what, sql, id) in [
+        ("item", "DELETE FROM items WHERE id = $1", item),
+        ("user", "DELETE FROM users WHERE id = $1", ann_id),
+    ] {
+        let e = sqlx::query(sql)
+            .bind(id)
+            .execute(&app.db)
+            .await
+            .expect_err(what);
+        let code = e.as_database_error().and_then(|d| d.code()).unwrap();
+        assert_eq!(code, "23503", "{what}: foreign_key_violation, got {e}");
+    }
+    assert_eq!(stored_bids(&app.db, item).await.len(), 1);
+    // Without bids the trigger lets a delete through (it only guards references).
+    let donor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'donor@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let other = published_item(&app.db, auction, donor, 10_00, "competitive").await;
+    sqlx::query("DELETE FROM item_bidding WHERE item_id = $1")
+        .bind(other)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM items WHERE id = $1")
+        .bind(other)
+        .execute(&app.db)
+        .await
+        .unwrap();
 }
