@@ -145,11 +145,13 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
     let sessions = PostgresStore::new(db.clone());
     let shutdown = CancellationToken::new();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = Arc::new(Metrics::new());
     let (engine, engine_tasks) = Engine::start(
         db.clone(),
         clock.clone(),
         Arc::new(Hub::default()),
         config.engine_shards,
+        metrics.journal.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -160,7 +162,7 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
         templates: Arc::new(templates),
         sessions,
         clock,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         engine,
         shutdown,
         config,

@@ -160,3 +160,63 @@ async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
     assert_eq!(r["status"], 409);
     assert_eq!(r["body"]["error"], "bidding_closed");
 }
+
+/// Bids over the socket with idempotency keys (what client-js sends): a retry, on the same
+/// socket or another, gets the original answer byte for byte and makes no second bid; the
+/// same key with another amount is 422; after a restart the key is answered from Postgres.
+/// Bids sent back to back without waiting are applied in the order they were sent.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn keyed_and_pipelined_socket_bids(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
+    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
+    let item = published_item(&app.db, auction, donor, 50_00, "competitive").await;
+    app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let ann_token = token(&app.base, "ann@example.org").await;
+    let mut ann = Ws::connect(&app.base, Some(&ann_token)).await;
+    let mut ann_phone = Ws::connect(&app.base, Some(&ann_token)).await;
+    let keyed = |reference: &str, amount: f64, key: &str| json!({ "type": "bid", "ref": reference, "itemId": format!("it_{item}"), "amount": amount, "idempotencyKey": key });
+    ann.send(keyed("k1", 60.0, "key-1")).await;
+    let first = ann.result_of("k1").await;
+    assert_eq!(first["status"], 201, "{first}");
+    ann.send(keyed("k1-again", 60.0, "key-1")).await;
+    let again = ann.result_of("k1-again").await;
+    assert_eq!(again["body"], first["body"]);
+    ann_phone.send(keyed("k1-phone", 60.0, "key-1")).await;
+    let phone = ann_phone.result_of("k1-phone").await;
+    assert_eq!(phone["body"].to_string(), first["body"].to_string());
+    ann.send(keyed("k1-other", 70.0, "key-1")).await;
+    let other = ann.result_of("k1-other").await;
+    assert_eq!(other["status"], 422);
+    assert_eq!(other["body"]["error"], "idempotency_key_reused");
+    assert_eq!(support::stored_bids(&app.db, item).await.len(), 1);
+
+    // Five raises sent without waiting: each leads in turn, seq follows the sending order.
+    let refs = ["p1", "p2", "p3", "p4", "p5"];
+    for (i, r) in refs.iter().enumerate() {
+        ann.send(keyed(r, 100.0 + 10.0 * i as f64, &format!("pipe-{i}")))
+            .await;
+    }
+    let mut seqs = Vec::new();
+    for r in refs {
+        let result = ann.result_of(r).await;
+        assert_eq!(result["status"], 201, "{result}");
+        seqs.push(result["body"]["seq"].as_i64().unwrap());
+    }
+    assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
+
+    // A second server on the same database, as after a restart: the key is known there only
+    // through Postgres.
+    let app2 = TestApp::spawn(db).await;
+    let mut ann2 = Ws::connect(
+        &app2.base,
+        Some(&token(&app2.base, "ann@example.org").await),
+    )
+    .await;
+    ann2.send(keyed("k1-restart", 60.0, "key-1")).await;
+    let restarted = ann2.result_of("k1-restart").await;
+    assert_eq!(restarted["body"].to_string(), first["body"].to_string());
+    ann2.send(keyed("fresh", 200.0, "key-fresh")).await;
+    assert_eq!(ann2.result_of("fresh").await["status"], 201);
+    assert_eq!(support::stored_bids(&app2.db, item).await.len(), 7);
+}

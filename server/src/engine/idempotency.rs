@@ -11,7 +11,7 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use dashmap::{mapref::entry::Entry, DashMap};
+use dashmap::{mapref::entry::Entry, DashMap, DashSet};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -39,11 +39,11 @@ pub fn new_key() -> String {
 }
 
 enum Slot {
-    /// Claimed; the answer is on its way. Waiters watch the channel.
+    /// Claimed; the answer is on its way. Duplicates that wait for it make the channel
+    /// (most keys never have one, so none is allocated up front).
     Pending {
         hash: [u8; 32],
-        answer: watch::Receiver<Option<BidReply>>,
-        tx: Arc<watch::Sender<Option<BidReply>>>,
+        waiters: Option<Arc<watch::Sender<Option<BidReply>>>>,
     },
     Done {
         hash: [u8; 32],
@@ -59,9 +59,31 @@ pub enum Claim {
     Answered(BidReply),
 }
 
+/// [`Idempotency::try_claim`]'s answer: like [`Claim`], or "ask again with
+/// [`Idempotency::claim`]", which may wait.
+pub enum TryClaim {
+    Mine,
+    Answered(BidReply),
+    /// The key may have an answer in Postgres, or a duplicate is running right now.
+    MustWait,
+}
+
 pub struct Idempotency {
     lookups: mpsc::Sender<Lookup>,
     slots: DashMap<(i64, String), Slot>,
+    /// A fingerprint of every key that was ever claimed: stored in Postgres before this
+    /// process started (read at start) or claimed since. A key whose fingerprint is not
+    /// here was never used, so claiming it needs no Postgres lookup: the common case, a
+    /// fresh key per bid, is decided in memory without waiting. A fingerprint collision only
+    /// costs a needless lookup. Grows by 16 bytes and change per key (one auction's bids).
+    /// It assumes one engine process writes this database's bids, as everywhere else.
+    seen: DashSet<(i64, u64)>,
+}
+
+/// A key's fingerprint for [`Idempotency::seen`]: stable within the process.
+fn fingerprint(key: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
 }
 
 /// A stored answer: (request hash, status, body).
@@ -137,7 +159,24 @@ impl Idempotency {
         Idempotency {
             lookups,
             slots: DashMap::new(),
+            seen: DashSet::new(),
         }
+    }
+
+    /// Reads the fingerprints of every bid key stored in Postgres (at start, before the
+    /// first bid). Returns how many.
+    pub async fn load_seen(&self, db: &PgPool) -> sqlx::Result<usize> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query_as::<_, (i64, String)>(
+            "SELECT user_id, key FROM idempotency_keys WHERE scope = 'bid'",
+        )
+        .fetch(db);
+        let mut n = 0;
+        while let Some((user, key)) = rows.try_next().await? {
+            self.seen.insert((user, fingerprint(&key)));
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn stored(&self, user: i64, key: &str) -> Result<Option<Stored>, ()> {
@@ -153,9 +192,41 @@ impl Idempotency {
         answer.await.map_err(|_| ())?
     }
 
+    /// Claims a key without waiting when that can be decided in memory: a key never seen is
+    /// claimed, a key answered in memory gets its answer. Anything else is
+    /// [`TryClaim::MustWait`]: use [`Idempotency::claim`].
+    pub fn try_claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> TryClaim {
+        match self.slots.entry((user.0, key.to_string())) {
+            Entry::Occupied(slot) => match slot.get() {
+                Slot::Done { hash: h, reply, .. } => {
+                    TryClaim::Answered(if *h == hash { reply.clone() } else { reused() })
+                }
+                Slot::Pending { hash: h, .. } if *h != hash => TryClaim::Answered(reused()),
+                Slot::Pending { .. } => TryClaim::MustWait,
+            },
+            Entry::Vacant(slot) => {
+                // `seen` is only touched under a slot's lock, so no two claims of one key
+                // can both find it unseen.
+                if !self.seen.insert((user.0, fingerprint(key))) {
+                    return TryClaim::MustWait;
+                }
+                slot.insert(Slot::Pending {
+                    hash,
+                    waiters: None,
+                });
+                TryClaim::Mine
+            }
+        }
+    }
+
     pub async fn claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> Claim {
+        match self.try_claim(user, key, hash) {
+            TryClaim::Mine => return Claim::Mine,
+            TryClaim::Answered(reply) => return Claim::Answered(reply),
+            TryClaim::MustWait => {}
+        }
         let slot_key = (user.0, key.to_string());
-        // Fast path: the key is in memory.
+        // A duplicate is running: wait for its answer.
         if let Some(answer) = self.known(&slot_key, hash).await {
             return Claim::Answered(answer);
         }
@@ -178,11 +249,9 @@ impl Idempotency {
         // (The entry's shard lock ends with this statement, before `known` takes it again.)
         let claimed = match self.slots.entry(slot_key.clone()) {
             Entry::Vacant(v) => {
-                let (tx, rx) = watch::channel(None);
                 v.insert(Slot::Pending {
                     hash,
-                    answer: rx,
-                    tx: Arc::new(tx),
+                    waiters: None,
                 });
                 true
             }
@@ -201,13 +270,15 @@ impl Idempotency {
     /// The answer for a key held in memory, waiting for it when the bid is still running.
     async fn known(&self, slot_key: &(i64, String), hash: [u8; 32]) -> Option<BidReply> {
         let mut rx = {
-            let slot = self.slots.get(slot_key)?;
-            match &*slot {
+            let mut slot = self.slots.get_mut(slot_key)?;
+            match &mut *slot {
                 Slot::Done { hash: h, reply, .. } => {
                     return Some(if *h == hash { reply.clone() } else { reused() })
                 }
                 Slot::Pending { hash: h, .. } if *h != hash => return Some(reused()),
-                Slot::Pending { answer, .. } => answer.clone(),
+                Slot::Pending { waiters, .. } => waiters
+                    .get_or_insert_with(|| Arc::new(watch::channel(None).0))
+                    .subscribe(),
             }
         };
         // The map's guard is dropped before waiting: never hold a shard lock across an await.
@@ -226,8 +297,8 @@ impl Idempotency {
         let Some(mut slot) = self.slots.get_mut(&slot_key) else {
             return;
         };
-        let (hash, tx) = match &*slot {
-            Slot::Pending { hash, tx, .. } => (*hash, tx.clone()),
+        let (hash, waiters) = match &mut *slot {
+            Slot::Pending { hash, waiters } => (*hash, waiters.take()),
             Slot::Done { .. } => return,
         };
         if reply.is_storage_unavailable() {
@@ -241,7 +312,9 @@ impl Idempotency {
             };
             drop(slot);
         }
-        let _ = tx.send(Some(reply.clone()));
+        if let Some(tx) = waiters {
+            let _ = tx.send(Some(reply.clone()));
+        }
     }
 
     /// Drops answered keys older than [`KEEP_IN_MEMORY`] (they remain in Postgres).
@@ -250,5 +323,88 @@ impl Idempotency {
             Slot::Done { at, .. } => at.elapsed() < KEEP_IN_MEMORY,
             Slot::Pending { .. } => true,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Idempotency {
+        // try_claim and finish never touch the database; the pool is never connected.
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        Idempotency::new(db)
+    }
+
+    fn created(body: &str) -> BidReply {
+        BidReply {
+            status: StatusCode::CREATED,
+            body: Arc::from(body),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_key_is_claimed_in_memory_and_its_answer_replayed() {
+        let keys = registry();
+        let (ann, hash) = (UserId(1), request_hash(ItemId(7), Cents(100), None));
+        assert!(matches!(keys.try_claim(ann, "k", hash), TryClaim::Mine));
+        // A duplicate while the first is running must wait for its answer.
+        assert!(matches!(keys.try_claim(ann, "k", hash), TryClaim::MustWait));
+        // Another bidder's key of the same name is another key.
+        assert!(matches!(
+            keys.try_claim(UserId(2), "k", hash),
+            TryClaim::Mine
+        ));
+        keys.finish(ann, "k", &created("{\"seq\":1}"));
+        match keys.try_claim(ann, "k", hash) {
+            TryClaim::Answered(reply) => assert_eq!(reply, created("{\"seq\":1}")),
+            _ => panic!("the answer is replayed"),
+        }
+        let other = request_hash(ItemId(7), Cents(200), None);
+        match keys.try_claim(ann, "k", other) {
+            TryClaim::Answered(reply) => {
+                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+                assert!(reply.body.contains("idempotency_key_reused"));
+            }
+            _ => panic!("another payload is refused"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_that_may_be_stored_is_looked_up_not_claimed_in_memory() {
+        let keys = registry();
+        let (ann, hash) = (UserId(1), request_hash(ItemId(7), Cents(100), None));
+        // Stored before this process started (what load_seen reads).
+        keys.seen.insert((ann.0, fingerprint("old")));
+        assert!(matches!(
+            keys.try_claim(ann, "old", hash),
+            TryClaim::MustWait
+        ));
+        // A key whose bid was not recorded is released, and then may be anywhere: looked up.
+        assert!(matches!(keys.try_claim(ann, "lost", hash), TryClaim::Mine));
+        keys.finish(ann, "lost", &BidReply::storage_unavailable());
+        assert!(matches!(
+            keys.try_claim(ann, "lost", hash),
+            TryClaim::MustWait
+        ));
+    }
+
+    #[tokio::test]
+    async fn duplicates_waiting_for_a_key_get_its_answer() {
+        let keys = Arc::new(registry());
+        let (ann, hash) = (UserId(1), request_hash(ItemId(7), Cents(100), None));
+        assert!(matches!(keys.try_claim(ann, "k", hash), TryClaim::Mine));
+        let waiter = {
+            let keys = keys.clone();
+            tokio::spawn(async move { keys.claim(ann, "k", hash).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        keys.finish(ann, "k", &created("{\"seq\":3}"));
+        match waiter.await.unwrap() {
+            Claim::Answered(reply) => assert_eq!(reply, created("{\"seq\":3}")),
+            Claim::Mine => panic!("the duplicate must not run the bid again"),
+        }
     }
 }

@@ -22,19 +22,22 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{Cents, ItemId, UserId},
-    engine::{messages::ItemState, BidReply},
+    engine::{messages::ItemState, BidReply, Responder},
+    metrics::JournalMetrics,
     ws::hub::Hub,
 };
 
 /// The most entries in one statement. Large enough that a storm's batches are big, small
 /// enough that one statement stays well under a few milliseconds of work.
 pub const MAX_BATCH: usize = 2048;
+/// How long opening the journal's connection may take before the batch is refused.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Entries that may wait for the journal. When full, the shard waits: backpressure.
 const QUEUE: usize = 16384;
 
@@ -75,7 +78,7 @@ pub struct Entry {
     pub change: Change,
     pub key: Option<KeyRecord>,
     pub response: BidReply,
-    pub reply: oneshot::Sender<BidReply>,
+    pub reply: Responder,
 }
 
 /// The shard's side of its journal.
@@ -88,6 +91,7 @@ pub struct JournalHandle {
 pub fn spawn(
     db: PgPool,
     hub: Arc<Hub>,
+    metrics: JournalMetrics,
     shutdown: CancellationToken,
 ) -> (JournalHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -96,9 +100,11 @@ pub fn spawn(
     tokio::spawn(fanout(hub, fanout_rx));
     let journal = Journal {
         db,
+        conn: None,
         rx,
         generation: generation.clone(),
         fanout: fanout_tx,
+        metrics,
     };
     let task = tokio::spawn(journal.run(shutdown));
     (JournalHandle { tx, generation }, task)
@@ -106,9 +112,14 @@ pub fn spawn(
 
 struct Journal {
     db: PgPool,
+    /// The journal's own connection, opened on first use and after a failed write. Not a
+    /// pool's: acquiring from a pool costs a health-check round trip per commit, and a
+    /// connection kept for one statement keeps it prepared.
+    conn: Option<PgConnection>,
     rx: mpsc::Receiver<Entry>,
     generation: Arc<AtomicU64>,
     fanout: mpsc::Sender<Vec<Published>>,
+    metrics: JournalMetrics,
 }
 
 /// What subscribers hear of one committed change.
@@ -139,6 +150,24 @@ impl Journal {
         }
     }
 
+    /// The journal's connection, opening it if needed (with the pool's settings, among them
+    /// the server-side statement timeout).
+    async fn connection(&mut self) -> sqlx::Result<&mut PgConnection> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let options = self.db.connect_options();
+                match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+                    .await
+                {
+                    Ok(conn) => conn?,
+                    Err(_) => return Err(sqlx::Error::PoolTimedOut),
+                }
+            }
+        };
+        Ok(self.conn.insert(conn))
+    }
+
     async fn commit(&mut self, batch: &mut Vec<Entry>) {
         let current = self.generation.load(Ordering::Acquire);
         // Entries the shard made before it learnt of a failure are built on a book that held
@@ -146,7 +175,7 @@ impl Journal {
         let (live, stale): (Vec<Entry>, Vec<Entry>) =
             batch.drain(..).partition(|e| e.generation == current);
         for entry in stale {
-            let _ = entry.reply.send(BidReply::storage_unavailable());
+            entry.reply.send(BidReply::storage_unavailable());
         }
         if live.is_empty() {
             return;
@@ -161,7 +190,20 @@ impl Journal {
         // pool's server-side `statement_timeout` (store::connect) makes a hung write fail
         // definitely, and the pool's acquire timeout bounds waiting for a connection.
         let written: sqlx::Result<()> = if needs_write {
-            write(&self.db, &live).await
+            let started = std::time::Instant::now();
+            let written = match self.connection().await {
+                Ok(conn) => write(conn, &live).await,
+                Err(e) => Err(e),
+            };
+            if written.is_err() {
+                // Whatever state the connection is in, the next batch starts on a new one.
+                self.conn = None;
+            }
+            self.metrics
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+            self.metrics.batch_entries.observe(live.len() as f64);
+            written
         } else {
             Ok(())
         };
@@ -182,7 +224,7 @@ impl Journal {
                             extended,
                         });
                     }
-                    let _ = entry.reply.send(entry.response);
+                    entry.reply.send(entry.response);
                 }
                 if !published.is_empty() {
                     let _ = self.fanout.send(published).await;
@@ -190,9 +232,10 @@ impl Journal {
             }
             Err(e) => {
                 tracing::error!(error = %e, entries = live.len(), "journal write failed");
+                self.metrics.failed_commits.inc();
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 for entry in live {
-                    let _ = entry.reply.send(BidReply::storage_unavailable());
+                    entry.reply.send(BidReply::storage_unavailable());
                 }
             }
         }
@@ -217,7 +260,7 @@ async fn fanout(hub: Arc<Hub>, mut rx: mpsc::Receiver<Vec<Published>>) {
 }
 
 /// Writes a batch in one statement (so one implicit transaction): all of it or none.
-async fn write(db: &PgPool, entries: &[Entry]) -> sqlx::Result<()> {
+async fn write(db: &mut PgConnection, entries: &[Entry]) -> sqlx::Result<()> {
     let mut bid_item = Vec::new();
     let mut bid_bidder = Vec::new();
     let mut bid_amount = Vec::new();
@@ -234,6 +277,7 @@ async fn write(db: &PgPool, entries: &[Entry]) -> sqlx::Result<()> {
     let mut notice_user = Vec::new();
     let mut notice_payload = Vec::new();
     let mut notice_item = Vec::new();
+    let mut notice_at: HashMap<(i64, i64), usize> = HashMap::new();
     for entry in entries {
         if let Change::Accepted {
             bid,
@@ -251,14 +295,25 @@ async fn write(db: &PgPool, entries: &[Entry]) -> sqlx::Result<()> {
             bid_at.push(bid.at);
             states.insert(bid.item, (state, *leader));
             if let Some(user) = outbid {
-                notice_user.push(*user);
-                notice_item.push(bid.item.0);
-                notice_payload.push(serde_json::json!({
+                // One waiting email per bidder and item: the latest outbid of the batch wins
+                // here, and the statement's upsert folds it into one already waiting.
+                let payload = serde_json::json!({
                     "itemId": bid.item,
                     "currentBidCents": state.price.map(|p| p.0),
                     "nextMinimumCents": state.next_minimum.0,
                     "seq": state.seq,
-                }));
+                });
+                match notice_at.entry((*user, bid.item.0)) {
+                    std::collections::hash_map::Entry::Occupied(at) => {
+                        notice_payload[*at.get()] = payload;
+                    }
+                    std::collections::hash_map::Entry::Vacant(at) => {
+                        at.insert(notice_user.len());
+                        notice_user.push(*user);
+                        notice_item.push(bid.item.0);
+                        notice_payload.push(payload);
+                    }
+                }
             }
         }
         if let Some(key) = &entry.key {
@@ -303,6 +358,8 @@ async fn write(db: &PgPool, entries: &[Entry]) -> sqlx::Result<()> {
              INSERT INTO notifications (user_id, channel, type, template_key, payload, related_entity_type, related_entity_id)
              SELECT u.user_id, 'email', 'outbid', 'outbid', u.payload, 'item', u.item_id
                FROM UNNEST($18::bigint[], $19::jsonb[], $20::bigint[]) AS u(user_id, payload, item_id)
+             ON CONFLICT (user_id, related_entity_id) WHERE type = 'outbid' AND status = 'scheduled'
+             DO UPDATE SET payload = EXCLUDED.payload
          )
          SELECT 1",
     )

@@ -39,7 +39,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::Clock,
     domain::{AuctionId, AuctionState, Cents, ItemId, UserId},
-    ws::hub::Hub,
+    metrics::JournalMetrics,
+    ws::hub::{Conn, Hub},
 };
 
 pub use gate::Gates;
@@ -93,12 +94,98 @@ impl BidReply {
     }
 }
 
+/// Where a bid's answer goes once it is known (for an accepted bid: once it is durable).
+pub enum ReplyTo {
+    /// A caller waiting for it (a REST handler, the no-JavaScript form, the demo bot).
+    Caller(oneshot::Sender<BidReply>),
+    /// Straight into a WebSocket connection's outbox as a `bid_result` echoing the client's
+    /// `ref`. No task waits for the answer: the journal delivers it, one wake-up less per bid.
+    Socket {
+        conn: Arc<Conn>,
+        reference: Option<Box<str>>,
+    },
+}
+
+/// The one thing that answers a bid: delivers the answer where it is wanted and, for a bid
+/// with an idempotency key, records it under the key first (so a retry that arrives the
+/// moment the bidder hears the answer finds it). Travels with the bid through shard and
+/// journal; if it is dropped unanswered (shutdown, a task gone), it answers
+/// `storage_unavailable`, which also releases the key, so no key can be left claimed for
+/// ever and no caller waits for ever.
+pub struct Responder {
+    to: Option<ReplyTo>,
+    key: Option<ClaimedKey>,
+}
+
+/// An idempotency key this bid claimed, to be finished with the bid's answer.
+struct ClaimedKey {
+    registry: Arc<Idempotency>,
+    user: UserId,
+    key: String,
+}
+
+impl Responder {
+    pub fn new(to: ReplyTo) -> Responder {
+        Responder {
+            to: Some(to),
+            key: None,
+        }
+    }
+
+    /// A responder for a caller that awaits the answer.
+    pub fn caller() -> (Responder, oneshot::Receiver<BidReply>) {
+        let (tx, rx) = oneshot::channel();
+        (Responder::new(ReplyTo::Caller(tx)), rx)
+    }
+
+    fn with_key(mut self, registry: Arc<Idempotency>, user: UserId, key: String) -> Responder {
+        self.key = Some(ClaimedKey {
+            registry,
+            user,
+            key,
+        });
+        self
+    }
+
+    pub fn send(mut self, reply: BidReply) {
+        self.deliver(reply);
+    }
+
+    fn deliver(&mut self, reply: BidReply) {
+        if let Some(claimed) = self.key.take() {
+            claimed.registry.finish(claimed.user, &claimed.key, &reply);
+        }
+        match self.to.take() {
+            Some(ReplyTo::Caller(tx)) => {
+                let _ = tx.send(reply);
+            }
+            Some(ReplyTo::Socket { conn, reference }) => {
+                conn.push(crate::ws::protocol::bid_result(
+                    reference.as_deref(),
+                    reply.status.as_u16(),
+                    &reply.body,
+                ));
+                conn.bid_answered();
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if self.to.is_some() || self.key.is_some() {
+            self.deliver(BidReply::storage_unavailable());
+        }
+    }
+}
+
 /// Commands a shard takes, one at a time.
 pub enum Command {
     Bid {
         input: BidInput,
         request_hash: Option<[u8; 32]>,
-        reply: oneshot::Sender<BidReply>,
+        reply: Responder,
     },
     /// Make sure the item's book is loaded (publishing its committed state to the hub).
     Touch {
@@ -107,6 +194,45 @@ pub enum Command {
     },
     /// The item's settings or its auction's calendar changed: reload it from Postgres.
     Reload { item: ItemId },
+}
+
+/// What became of a bid handed to [`Engine::submit`] without waiting.
+pub enum Submitted {
+    /// It is queued for its shard, or was answered at once (a retried idempotency key) by
+    /// its responder.
+    Done,
+    /// It cannot go on without waiting: its key must be looked up in Postgres or is being
+    /// answered for a concurrent duplicate, or its shard's queue is full. Finish it with
+    /// [`Engine::finish_placing`], in order with the sender's later bids.
+    MustWait(PendingBid),
+}
+
+/// A bid that [`Engine::submit`] could not hand on without waiting.
+pub struct PendingBid(Waiting);
+
+enum Waiting {
+    /// Its idempotency key is not claimed yet.
+    Claim(BidInput, Responder),
+    /// Ready for its shard (its key, if any, is claimed), which is full.
+    Queue(Command),
+}
+
+fn command_item(command: &Command) -> ItemId {
+    match command {
+        Command::Bid { input, .. } => input.item,
+        Command::Touch { item, .. } | Command::Reload { item } => *item,
+    }
+}
+
+/// The engine is stopping and its shard takes no more commands.
+fn refuse_shutting_down(command: Command) {
+    if let Command::Bid { reply, .. } = command {
+        reply.send(BidReply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "The server is restarting. Please try again in a moment.",
+        ));
+    }
 }
 
 /// The handle handlers use. Cheap to clone.
@@ -136,12 +262,14 @@ impl Engine {
         clock: Arc<dyn Clock>,
         hub: Arc<Hub>,
         shards: usize,
+        metrics: JournalMetrics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<(Engine, EngineTasks)> {
         let shards = shards.max(1);
         let gates = Arc::new(Gates::default());
         let idempotency = Arc::new(Idempotency::new(db.clone()));
         let started = std::time::Instant::now();
+        let keys = idempotency.load_seen(&db).await?;
         let loaded = recovery::load_all(&db, &gates, shards).await?;
         tracing::info!(
             items = loaded.iter().map(|s| s.len()).sum::<usize>(),
@@ -150,6 +278,7 @@ impl Engine {
                 .flat_map(|s| s.iter())
                 .map(|b| b.book.last_seq())
                 .sum::<u64>(),
+            idempotency_keys = keys,
             ms = started.elapsed().as_millis() as u64,
             "bid books rebuilt from Postgres"
         );
@@ -157,7 +286,8 @@ impl Engine {
         let mut tasks = Vec::new();
         for (index, books) in loaded.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(SHARD_QUEUE);
-            let (journal, journal_task) = journal::spawn(db.clone(), hub.clone(), shutdown.clone());
+            let (journal, journal_task) =
+                journal::spawn(db.clone(), hub.clone(), metrics.clone(), shutdown.clone());
             let shard = shard::Shard::new(
                 index,
                 db.clone(),
@@ -189,48 +319,94 @@ impl Engine {
     /// the same bid gets the original answer, the same key with another payload gets 422,
     /// and concurrent duplicates make one effect.
     pub async fn place_bid(&self, input: BidInput) -> BidReply {
-        let Some(key) = input.idempotency_key.clone() else {
-            return self.send_bid(input, None).await;
-        };
-        let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
-        if let idempotency::Claim::Answered(reply) =
-            self.idempotency.claim(input.bidder, &key, hash).await
-        {
-            return reply;
-        }
-        // From here the key is ours and must be finished whatever happens to the caller (a
-        // client that hangs up drops the handler's future): a task of its own runs the bid
-        // and records its answer, or every retry of the key would wait for ever.
-        let engine = self.clone();
-        let bidder = input.bidder;
-        let run = tokio::spawn(async move {
-            let reply = engine.send_bid(input, Some(hash)).await;
-            engine.idempotency.finish(bidder, &key, &reply);
-            reply
-        });
-        run.await
+        let (responder, answer) = Responder::caller();
+        self.place_bid_with(input, responder).await;
+        answer
+            .await
             .unwrap_or_else(|_| BidReply::storage_unavailable())
     }
 
-    async fn send_bid(&self, input: BidInput, request_hash: Option<[u8; 32]>) -> BidReply {
-        let (tx, rx) = oneshot::channel();
-        let shard = self.shard_for(input.item);
-        if shard
-            .send(Command::Bid {
-                input,
-                request_hash,
-                reply: tx,
-            })
-            .await
-            .is_err()
+    /// Places a bid, waiting as long as it takes to hand it to its shard (a key lookup, a
+    /// full queue); the responder answers. The caller may go away afterwards: the responder
+    /// travels with the bid and finishes its key whatever happens.
+    pub async fn place_bid_with(&self, input: BidInput, responder: Responder) {
+        let (input, hash, responder) = match &input.idempotency_key {
+            None => (input, None, responder),
+            Some(key) => {
+                let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
+                match self.idempotency.claim(input.bidder, key, hash).await {
+                    idempotency::Claim::Answered(reply) => return responder.send(reply),
+                    idempotency::Claim::Mine => {
+                        let (user, key) = (input.bidder, key.clone());
+                        let responder = responder.with_key(self.idempotency.clone(), user, key);
+                        (input, Some(hash), responder)
+                    }
+                }
+            }
+        };
+        let command = Command::Bid {
+            input,
+            request_hash: hash,
+            reply: responder,
+        };
+        if let Err(mpsc::error::SendError(command)) =
+            self.shard_for(command_item(&command)).send(command).await
         {
-            return BidReply::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "The server is restarting. Please try again in a moment.",
-            );
+            refuse_shutting_down(command);
         }
-        rx.await.unwrap_or_else(|_| BidReply::storage_unavailable())
+    }
+
+    /// Hands a bid to its shard without waiting, when that can be done: the common case of a
+    /// WebSocket bid, answered by its responder straight into the socket's outbox.
+    pub fn submit(&self, input: BidInput, responder: Responder) -> Submitted {
+        let (hash, responder) = match &input.idempotency_key {
+            None => (None, responder),
+            Some(key) => {
+                let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
+                match self.idempotency.try_claim(input.bidder, key, hash) {
+                    idempotency::TryClaim::Answered(reply) => {
+                        responder.send(reply);
+                        return Submitted::Done;
+                    }
+                    idempotency::TryClaim::MustWait => {
+                        return Submitted::MustWait(PendingBid(Waiting::Claim(input, responder)))
+                    }
+                    idempotency::TryClaim::Mine => {
+                        let (user, key) = (input.bidder, key.clone());
+                        let responder = responder.with_key(self.idempotency.clone(), user, key);
+                        (Some(hash), responder)
+                    }
+                }
+            }
+        };
+        let command = Command::Bid {
+            input,
+            request_hash: hash,
+            reply: responder,
+        };
+        match self.shard_for(command_item(&command)).try_send(command) {
+            Ok(()) => Submitted::Done,
+            Err(mpsc::error::TrySendError::Closed(command)) => {
+                refuse_shutting_down(command);
+                Submitted::Done
+            }
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                Submitted::MustWait(PendingBid(Waiting::Queue(command)))
+            }
+        }
+    }
+
+    /// Finishes handing on a bid that [`Engine::submit`] could not.
+    pub async fn finish_placing(&self, pending: PendingBid) {
+        match pending.0 {
+            Waiting::Claim(input, responder) => self.place_bid_with(input, responder).await,
+            Waiting::Queue(command) => {
+                let shard = self.shard_for(command_item(&command));
+                if let Err(mpsc::error::SendError(command)) = shard.send(command).await {
+                    refuse_shutting_down(command);
+                }
+            }
+        }
     }
 
     /// Loads the item's book if needed; afterwards the hub holds its committed snapshot.

@@ -207,32 +207,69 @@ pub enum NotBiddable {
     NotPublished,
 }
 
-/// Loads one item's book from what Postgres has committed.
-pub async fn load_item(
+/// Loads items' books from what Postgres has committed, in three queries whatever their
+/// number (after a failed write, a calendar change or the first bids on new items, hundreds
+/// of books may need loading at once; one query set each would queue on the pool behind
+/// the storm). Answers every item asked for, in any order.
+pub async fn load_items(
     db: &PgPool,
     gates: &Gates,
-    item: ItemId,
-) -> sqlx::Result<Result<LoadedBook, NotBiddable>> {
-    let kind: Option<(String, String)> =
-        sqlx::query_as("SELECT type, status FROM items WHERE id = $1")
-            .bind(item.0)
-            .fetch_optional(db)
+    items: &[ItemId],
+) -> sqlx::Result<Vec<(ItemId, Result<LoadedBook, NotBiddable>)>> {
+    let ids: Vec<i64> = items.iter().map(|i| i.0).collect();
+    let mut conn = db.acquire().await?;
+    let kinds: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, type, status FROM items WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
             .await?;
-    match kind {
-        None => return Ok(Err(NotBiddable::Missing)),
-        Some((t, _)) if t != "competitive" => return Ok(Err(NotBiddable::NotCompetitive)),
-        Some((_, s)) if s != "published" && s != "closed" => {
-            return Ok(Err(NotBiddable::NotPublished))
+    let kinds: HashMap<i64, (String, String)> =
+        kinds.into_iter().map(|(id, t, s)| (id, (t, s))).collect();
+    let mut out = Vec::with_capacity(items.len());
+    let mut biddable = Vec::new();
+    for &item in items {
+        match kinds.get(&item.0) {
+            None => out.push((item, Err(NotBiddable::Missing))),
+            Some((t, _)) if t != "competitive" => {
+                out.push((item, Err(NotBiddable::NotCompetitive)))
+            }
+            Some((_, s)) if s != "published" && s != "closed" => {
+                out.push((item, Err(NotBiddable::NotPublished)))
+            }
+            _ => biddable.push(item.0),
         }
-        _ => {}
     }
-    let row: ItemRow = sqlx::query_as(&format!("{ITEM_QUERY} AND i.id = $1"))
-        .bind(item.0)
-        .fetch_one(db)
+    if biddable.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<ItemRow> = sqlx::query_as(&format!("{ITEM_QUERY} AND i.id = ANY($1)"))
+        .bind(&biddable)
+        .fetch_all(&mut *conn)
         .await?;
     let bids: Vec<BidRow> = sqlx::query_as(BIDS_QUERY)
-        .bind([item.0])
-        .fetch_all(db)
+        .bind(&biddable)
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(build(&row, gates, &bids).map_err(|_| NotBiddable::Inconsistent))
+    // Bids come ordered by item: each item's are one contiguous run.
+    let mut runs: HashMap<i64, std::ops::Range<usize>> = HashMap::new();
+    let mut start = 0;
+    for i in 1..=bids.len() {
+        if i == bids.len() || bids[i].item_id != bids[start].item_id {
+            runs.insert(bids[start].item_id, start..i);
+            start = i;
+        }
+    }
+    for row in &rows {
+        let mine = runs.get(&row.id).map(|r| &bids[r.clone()]).unwrap_or(&[]);
+        let book = build(row, gates, mine).map_err(|_| NotBiddable::Inconsistent);
+        out.push((ItemId(row.id), book));
+    }
+    // An item that stopped being biddable between the two queries.
+    let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
+    for id in biddable {
+        if !found.contains(&id) {
+            out.push((ItemId(id), Err(NotBiddable::NotPublished)));
+        }
+    }
+    Ok(out)
 }

@@ -29,7 +29,7 @@ use crate::{
         messages::{accepted_reply, refusal_reply},
         micros,
         recovery::{self, LoadedBook, NotBiddable},
-        BidInput, BidReply, Command,
+        BidInput, BidReply, Command, Responder,
     },
     ws::hub::Hub,
 };
@@ -37,6 +37,8 @@ use crate::{
 /// After a failed load, the database is not asked again for this long: bids are refused at
 /// once instead of each waiting for a connection that will not come.
 const DB_BACKOFF: Duration = Duration::from_millis(250);
+/// The most books one load reads.
+const LOAD_BATCH: usize = 1000;
 
 enum Slot {
     Ready(Box<LoadedBook>),
@@ -56,10 +58,8 @@ type Loaded = (ItemId, u64, sqlx::Result<Result<LoadedBook, NotBiddable>>);
 
 pub struct Shard {
     index: usize,
-    db: PgPool,
     clock: Arc<dyn Clock>,
     hub: Arc<Hub>,
-    gates: Arc<Gates>,
     journal: JournalHandle,
     items: HashMap<ItemId, Slot>,
     /// The journal generation this shard's entries carry.
@@ -68,7 +68,8 @@ pub struct Shard {
     dirty: HashSet<ItemId>,
     closes: BinaryHeap<Reverse<(DateTime<Utc>, ItemId)>>,
     db_down_until: Option<Instant>,
-    loaded_tx: mpsc::UnboundedSender<Loaded>,
+    /// Books to load: (item, token), to the shard's loader task.
+    load_tx: mpsc::UnboundedSender<(ItemId, u64)>,
     next_token: u64,
     loaded_rx: Option<mpsc::UnboundedReceiver<Loaded>>,
 }
@@ -84,19 +85,19 @@ impl Shard {
         books: Vec<LoadedBook>,
     ) -> Shard {
         let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
+        let (load_tx, load_rx) = mpsc::unbounded_channel();
+        tokio::spawn(loader(db, gates, load_rx, loaded_tx));
         let mut shard = Shard {
             index,
-            db,
             clock,
             hub,
-            gates,
             journal,
             items: HashMap::new(),
             generation: 0,
             dirty: HashSet::new(),
             closes: BinaryHeap::new(),
             db_down_until: None,
-            loaded_tx,
+            load_tx,
             next_token: 0,
             loaded_rx: Some(loaded_rx),
         };
@@ -212,11 +213,14 @@ impl Shard {
                         waiting: vec![command],
                     },
                 );
-                let (db, gates, tx) = (self.db.clone(), self.gates.clone(), self.loaded_tx.clone());
-                tokio::spawn(async move {
-                    let result = recovery::load_item(&db, &gates, item).await;
-                    let _ = tx.send((item, token, result));
-                });
+                if self.load_tx.send((item, token)).is_err() {
+                    // The loader is gone (shutting down): nothing will load it.
+                    if let Some(Slot::Loading { waiting, .. }) = self.items.remove(&item) {
+                        for command in waiting {
+                            answer(command, BidReply::storage_unavailable());
+                        }
+                    }
+                }
             }
         }
     }
@@ -294,31 +298,26 @@ impl Shard {
 
     /// Waits until every entry sent so far is committed (or failed).
     async fn barrier(&mut self) {
-        let (tx, rx) = oneshot::channel();
+        let (reply, rx) = Responder::caller();
         let entry = Entry {
             generation: self.generation,
             change: Change::Refused,
             key: None,
             response: BidReply::storage_unavailable(),
-            reply: tx,
+            reply,
         };
         if self.journal.tx.send(entry).await.is_ok() {
             let _ = rx.await;
         }
     }
 
-    async fn bid(
-        &mut self,
-        input: BidInput,
-        request_hash: Option<[u8; 32]>,
-        reply: oneshot::Sender<BidReply>,
-    ) {
+    async fn bid(&mut self, input: BidInput, request_hash: Option<[u8; 32]>, reply: Responder) {
         let item = input.item;
         let now = micros(self.clock.now());
         let generation = self.generation;
         let Some(Slot::Ready(book)) = self.items.get_mut(&item) else {
             // `apply` is only called for ready items; anything else is a bug, answered safely.
-            let _ = reply.send(BidReply::storage_unavailable());
+            reply.send(BidReply::storage_unavailable());
             return;
         };
         let key = match (&input.idempotency_key, request_hash) {
@@ -380,7 +379,7 @@ impl Shard {
             reply,
         };
         if let Err(mpsc::error::SendError(entry)) = self.journal.tx.send(entry).await {
-            let _ = entry.reply.send(BidReply::storage_unavailable());
+            entry.reply.send(BidReply::storage_unavailable());
         }
     }
 
@@ -402,12 +401,51 @@ impl Shard {
     }
 }
 
+/// Loads one shard's books beside it: every request waiting is loaded with one set of
+/// queries (recovery::load_items), so a burst of loads (the first bids on new items, a
+/// calendar change, the reload after a failed write) costs a few round trips, not a few
+/// per item queued on the pool behind the storm.
+async fn loader(
+    db: PgPool,
+    gates: Arc<Gates>,
+    mut requests: mpsc::UnboundedReceiver<(ItemId, u64)>,
+    loaded: mpsc::UnboundedSender<Loaded>,
+) {
+    let mut batch: Vec<(ItemId, u64)> = Vec::new();
+    while let Some(first) = requests.recv().await {
+        batch.push(first);
+        while batch.len() < LOAD_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let items: Vec<ItemId> = batch.iter().map(|(item, _)| *item).collect();
+        match recovery::load_items(&db, &gates, &items).await {
+            Ok(books) => {
+                // An item asked for twice: only its latest load counts (the shard drops
+                // results of superseded tokens anyway).
+                let tokens: HashMap<ItemId, u64> = batch.drain(..).collect();
+                for (item, book) in books {
+                    if let Some(&token) = tokens.get(&item) {
+                        let _ = loaded.send((item, token, Ok(book)));
+                    }
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for (item, token) in batch.drain(..) {
+                    let _ = loaded.send((item, token, Err(sqlx::Error::Protocol(why.clone()))));
+                }
+            }
+        }
+    }
+}
+
 /// Answers a command that cannot run (its item could not be loaded).
 fn answer(command: Command, reply: BidReply) {
     match command {
-        Command::Bid { reply: tx, .. } => {
-            let _ = tx.send(reply);
-        }
+        Command::Bid { reply: tx, .. } => tx.send(reply),
         Command::Touch { reply: tx, .. } => {
             let _ = tx.send(());
         }

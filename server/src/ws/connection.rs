@@ -1,9 +1,13 @@
 //! One WebSocket connection: `/ws`, authenticated by the session cookie or a bearer token,
 //! Origin checked against `BASE_URL`.
 //!
-//! One task reads frames and writes the connection's outbox; bids go to a second, per-
-//! connection task so a bid waiting for its commit never stalls pings or price updates,
-//! while a bidder's own bids still reach the engine in the order they were sent.
+//! One task reads frames and writes the connection's outbox. A bid is handed to its shard
+//! from this task without waiting (`Engine::submit`), with a responder that puts the
+//! durable answer straight into the outbox: no task waits per bid, so a bid waiting for
+//! its commit never stalls pings or price updates. The rare bid that must wait (its
+//! idempotency key needs a Postgres lookup, its shard's queue is full, the account must be
+//! re-read) goes to a second, per-connection task; while that task holds bids, later bids
+//! follow them through it, so a bidder's bids reach the engine in the order they were sent.
 
 use std::time::Duration;
 
@@ -17,12 +21,18 @@ use axum::{
     routing::get,
     Router,
 };
+use std::sync::{
+    atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering},
+    Arc,
+};
+
+use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use crate::{
     app::AppState,
     domain::UserId,
-    engine::{BidInput, BidReply},
+    engine::{BidInput, BidReply, PendingBid, ReplyTo, Responder, Submitted},
     http::{error::ApiError, extract::CurrentUser},
     store::users,
     ws::{
@@ -36,7 +46,9 @@ const MAX_FRAME: usize = 16 * 1024;
 /// Topics one connection may follow: a catalog page of items plus its auction.
 const MAX_TOPICS: usize = 500;
 /// Bids one connection may have waiting; beyond it the sender is told to slow down.
-const MAX_PENDING_BIDS: usize = 64;
+const MAX_PENDING_BIDS: u32 = 64;
+/// Bytes gathered before a write is forced; the flush after each drain writes the rest.
+const WRITE_BATCH: usize = 16 * 1024;
 /// A write that takes longer than this means the reader is gone or stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Protocol pings keep proxies from closing idle connections and find dead peers.
@@ -72,9 +84,11 @@ async fn upgrade(
         )
         .into_response();
     }
-    // Small buffers: an idle connection should cost a few KB, not the 128 KiB defaults.
+    // Small buffers: an idle connection should cost a few KB, not the 128 KiB defaults. The
+    // write buffer collects the messages of one outbox drain into one write (it grows only
+    // as far as a drain needs).
     ws.read_buffer_size(1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(crate::ws::hub::MAX_QUEUED_BYTES * 2)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
@@ -85,9 +99,16 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
     let hub = state.engine.hub.clone();
     let conn = hub.connect(user.as_ref().map(|u| u.id().0));
     let mut topics: Vec<Topic> = Vec::new();
-    // The bid task starts with the connection's first bid: most connections only watch, and
-    // an idle one should cost a few KB (a channel allocates its first block up front).
-    let mut bidder = Bidder::Idle(user.map(Box::new));
+    let mut bidder = Bidder {
+        who: user.map(|u| {
+            Arc::new(Who {
+                id: u.id(),
+                paddle: AtomicI32::new(u.row.paddle_number),
+                verified: AtomicBool::new(u.row.verified()),
+            })
+        }),
+        worker: None,
+    };
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let close = loop {
@@ -105,15 +126,16 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
                 if drained.overflowed {
                     break Some((1013, "too slow: reconnect to resync"));
                 }
-                let mut failed = false;
-                for message in drained.messages {
-                    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Text(message))).await {
-                        Ok(Ok(())) => {}
-                        _ => { failed = true; break; }
+                // Every message queued goes out in one write (feed, then one flush).
+                let write = async {
+                    for message in drained.messages {
+                        socket.feed(Message::Text(message)).await?;
                     }
-                }
-                if failed {
-                    break None;
+                    socket.flush().await
+                };
+                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+                    Ok(Ok(())) => {}
+                    _ => break None,
                 }
             }
             _ = ping.tick() => {
@@ -133,9 +155,9 @@ async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) 
             .await;
     }
     hub.disconnect(&conn, &topics);
-    if let Bidder::Running(bids, task) = bidder {
-        drop(bids);
-        let _ = task.await;
+    if let Some(worker) = bidder.worker {
+        drop(worker.jobs);
+        let _ = worker.task.await;
     }
 }
 
@@ -202,34 +224,72 @@ async fn handle(
                 topics.retain(|t| *t != topic);
             }
         }
-        ClientMessage::Bid(frame) => {
-            if let Bidder::Idle(user) = bidder {
-                let (bids, queue) = mpsc::channel::<BidFrame>(MAX_PENDING_BIDS);
-                let task = tokio::spawn(bid_worker(
-                    state.clone(),
-                    conn.clone(),
-                    user.take().map(|u| *u),
-                    queue,
-                ));
-                *bidder = Bidder::Running(bids, task);
-            }
-            let Bidder::Running(bids, _) = bidder else {
-                return;
-            };
-            if let Err(mpsc::error::TrySendError::Full(frame)) = bids.try_send(frame) {
-                let reply = BidReply::error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many bids at once; wait for the answers.",
-                );
-                conn.push(protocol::bid_result(
-                    frame.reference.as_deref(),
-                    reply.status.as_u16(),
-                    &reply.body,
-                ));
-            }
+        ClientMessage::Bid(frame) => bid(state, conn, bidder, frame),
+    }
+}
+
+/// Takes one bid frame: answered at once when it cannot run, handed to its shard when it
+/// can, given to the connection's bid task when it must wait.
+fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame) {
+    let reference = frame.reference.as_deref().map(Box::from);
+    if !conn.bid_started(MAX_PENDING_BIDS) {
+        let reply = BidReply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many bids at once; wait for the answers.",
+        );
+        conn.push(protocol::bid_result(
+            reference.as_deref(),
+            reply.status.as_u16(),
+            &reply.body,
+        ));
+        return;
+    }
+    let responder = Responder::new(ReplyTo::Socket {
+        conn: conn.clone(),
+        reference,
+    });
+    let Some(who) = bidder.who.clone() else {
+        let e = ApiError::unauthenticated();
+        return responder.send(BidReply::error(e.status, &e.code, &e.message));
+    };
+    // Later bids follow earlier ones that are still waiting in the bid task.
+    let job = if bidder.worker_busy() || !who.verified.load(Ordering::Acquire) {
+        Job::Check(frame, responder)
+    } else {
+        match checked_input(state, &who, frame) {
+            Err(reply) => return responder.send(reply),
+            Ok(input) => match state.engine.submit(input, responder) {
+                Submitted::Done => return,
+                Submitted::MustWait(pending) => Job::Place(pending),
+            },
+        }
+    };
+    bidder.hand_to_worker(state, who, job);
+}
+
+/// The bid, once the bidder may bid (within the write rate limit) and its key is sane.
+fn checked_input(state: &AppState, who: &Who, frame: BidFrame) -> Result<BidInput, BidReply> {
+    if let Err(e) = state.limits.check_write_account(who.id) {
+        return Err(BidReply::error(e.status, &e.code, &e.message));
+    }
+    if let Some(k) = frame.idempotency_key.as_deref() {
+        if k.is_empty() || k.len() > 200 {
+            return Err(BidReply::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "idempotencyKey must be 1 to 200 characters.",
+            ));
         }
     }
+    Ok(BidInput {
+        item: frame.item_id,
+        bidder: who.id,
+        paddle: who.paddle.load(Ordering::Relaxed),
+        amount: frame.amount,
+        max_proxy: frame.max_proxy_amount,
+        idempotency_key: frame.idempotency_key,
+    })
 }
 
 fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
@@ -257,65 +317,106 @@ fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
     }
 }
 
-/// A connection's bid task: not yet started (holding the user for it), or running.
-enum Bidder {
-    Idle(Option<Box<CurrentUser>>),
-    Running(mpsc::Sender<BidFrame>, tokio::task::JoinHandle<()>),
+/// The signed-in bidder of a connection. `verified` flips when the bid task re-reads the
+/// account and finds the email confirmed since the connection opened.
+struct Who {
+    id: UserId,
+    paddle: AtomicI32,
+    verified: AtomicBool,
 }
 
-/// Runs one connection's bids in order and queues each answer as a `bid_result`.
-async fn bid_worker(
-    state: AppState,
-    conn: std::sync::Arc<Conn>,
-    mut user: Option<CurrentUser>,
-    mut queue: mpsc::Receiver<BidFrame>,
-) {
-    while let Some(frame) = queue.recv().await {
-        let reply = match check_bidder(&state, &mut user).await {
-            Err(e) => BidReply::error(e.status, &e.code, &e.message),
-            Ok(user) => match frame.idempotency_key.as_deref() {
-                Some(k) if k.is_empty() || k.len() > 200 => BidReply::error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    "idempotencyKey must be 1 to 200 characters.",
-                ),
-                _ => {
-                    state
-                        .engine
-                        .place_bid(BidInput {
-                            item: frame.item_id,
-                            bidder: user.0,
-                            paddle: user.1,
-                            amount: frame.amount,
-                            max_proxy: frame.max_proxy_amount,
-                            idempotency_key: frame.idempotency_key.clone(),
-                        })
-                        .await
-                }
-            },
-        };
-        conn.push(protocol::bid_result(
-            frame.reference.as_deref(),
-            reply.status.as_u16(),
-            &reply.body,
-        ));
+/// A connection's bidder and its bid task, started on the first bid that must wait: most
+/// connections never need one, and an idle connection should cost a few KB.
+struct Bidder {
+    who: Option<Arc<Who>>,
+    worker: Option<Worker>,
+}
+
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    /// Jobs handed to the task and not yet passed on to the engine.
+    busy: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Work for the bid task.
+enum Job {
+    /// A frame to check in full (re-reading an unverified account) and place.
+    Check(BidFrame, Responder),
+    /// A bid the engine could not take without waiting.
+    Place(PendingBid),
+}
+
+impl Bidder {
+    fn worker_busy(&self) -> bool {
+        self.worker
+            .as_ref()
+            .is_some_and(|w| w.busy.load(Ordering::Acquire) > 0)
     }
-}
 
-/// Who may bid: a signed-in, verified account within its write rate limit. The account is
-/// re-read when it was unverified at connect time (the person may have just clicked the
-/// link).
-async fn check_bidder(
-    state: &AppState,
-    user: &mut Option<CurrentUser>,
-) -> Result<(UserId, i32), ApiError> {
-    let current = user.as_mut().ok_or_else(ApiError::unauthenticated)?;
-    if !current.row.verified() {
-        if let Ok(Some(row)) = users::by_id(&state.db, current.id()).await {
-            current.row = row;
+    fn hand_to_worker(&mut self, state: &AppState, who: Arc<Who>, job: Job) {
+        let worker = self.worker.get_or_insert_with(|| {
+            // As many jobs as bids may be in flight, so sending never finds it full.
+            let (jobs, queue) = mpsc::channel::<Job>(MAX_PENDING_BIDS as usize);
+            let busy = Arc::new(AtomicUsize::new(0));
+            let task = tokio::spawn(bid_worker(state.clone(), who, queue, busy.clone()));
+            Worker { jobs, busy, task }
+        });
+        worker.busy.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = worker.jobs.try_send(job) {
+            // Cannot happen (see the capacity), but a bid must never vanish unanswered.
+            worker.busy.fetch_sub(1, Ordering::AcqRel);
+            let reply = BidReply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many bids at once; wait for the answers.",
+            );
+            match e.into_inner() {
+                Job::Check(_, responder) => responder.send(reply),
+                Job::Place(pending) => drop(pending),
+            }
         }
     }
-    current.require_verified()?;
-    state.limits.check_write_account(current.id())?;
-    Ok((current.id(), current.row.paddle_number))
+}
+
+/// Runs the connection's bids that must wait, in order. Each is answered by its responder.
+async fn bid_worker(
+    state: AppState,
+    who: Arc<Who>,
+    mut queue: mpsc::Receiver<Job>,
+    busy: Arc<AtomicUsize>,
+) {
+    while let Some(job) = queue.recv().await {
+        match job {
+            Job::Place(pending) => state.engine.finish_placing(pending).await,
+            Job::Check(frame, responder) => {
+                recheck_verified(&state, &who).await;
+                if !who.verified.load(Ordering::Acquire) {
+                    responder.send(BidReply::error(
+                        StatusCode::FORBIDDEN,
+                        "email_not_verified",
+                        "Please confirm your email address first: we sent you a link.",
+                    ));
+                } else {
+                    match checked_input(&state, &who, frame) {
+                        Err(reply) => responder.send(reply),
+                        Ok(input) => state.engine.place_bid_with(input, responder).await,
+                    }
+                }
+            }
+        }
+        busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Re-reads an account that was unverified at connect time: the person may have just
+/// clicked the link.
+async fn recheck_verified(state: &AppState, who: &Who) {
+    if who.verified.load(Ordering::Acquire) {
+        return;
+    }
+    if let Ok(Some(row)) = users::by_id(&state.db, who.id).await {
+        who.paddle.store(row.paddle_number, Ordering::Relaxed);
+        who.verified.store(row.verified(), Ordering::Release);
+    }
 }

@@ -9,7 +9,7 @@
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
         Arc, Mutex,
     },
 };
@@ -69,6 +69,8 @@ pub struct Conn {
     pub user: Option<i64>,
     outbox: Mutex<Outbox>,
     notify: Notify,
+    /// Bids sent on this connection and not yet answered.
+    bids_in_flight: AtomicU32,
 }
 
 /// What the connection's writer takes from its outbox in one go.
@@ -78,6 +80,22 @@ pub struct Drained {
 }
 
 impl Conn {
+    /// Counts a bid as sent, unless `limit` are already waiting for their answers.
+    pub fn bid_started(&self, limit: u32) -> bool {
+        self.bids_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// A bid's answer was queued (called by its responder).
+    pub fn bid_answered(&self) {
+        let _ = self
+            .bids_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
     /// Queues a message. (A std mutex: it is held for a push, never across an await.)
     pub fn push(&self, message: Utf8Bytes) {
         {
@@ -155,6 +173,7 @@ impl Hub {
             user,
             outbox: Mutex::new(Outbox::default()),
             notify: Notify::new(),
+            bids_in_flight: AtomicU32::new(0),
         });
         if let Some(u) = user {
             self.users.entry(u).or_default().push(conn.clone());
@@ -239,9 +258,11 @@ impl Hub {
         // The committed state is recorded before anyone is told: a client subscribing in
         // between then gets this state in its snapshot instead of missing it.
         self.latest.insert(state.item, state.clone());
-        let price = state.price_message();
+        // Serialised once, and only when someone follows the item or its auction.
+        let mut price: Option<Utf8Bytes> = None;
         for topic in [Topic::Item(state.item), Topic::Auction(state.auction)] {
             if let Some(subs) = self.subscribers(topic) {
+                let price = price.get_or_insert_with(|| state.price_message());
                 for conn in subs.iter() {
                     conn.push_price(state.item, price.clone());
                 }
@@ -254,8 +275,8 @@ impl Hub {
             );
         }
         if let Some(user) = outbid {
-            let message = outbid_message(&state);
             if let Some(conns) = self.users.get(&user) {
+                let message = outbid_message(&state);
                 for conn in conns.iter() {
                     conn.push(message.clone());
                 }

@@ -132,6 +132,11 @@ impl Ws {
             m["maxProxyAmount"] = json!(max.parse::<f64>().unwrap());
         }
         self.send(m).await;
+        self.result_of(reference).await
+    }
+
+    /// The `bid_result` answering the bid sent with `reference`.
+    pub async fn result_of(&mut self, reference: &str) -> Value {
         loop {
             let r = self.next_of("bid_result").await;
             if r["ref"] == reference {
