@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The bid-throughput benchmark: a release server on a fresh database, then one `storm` run
+# per rate, each followed by the CPU seconds the server, the load generator and Postgres
+# used during it. The CPU split says who is the bottleneck on a shared box.
+#
+#   scripts/bench-storm.sh                       # rates 2000 10000 30000 50000
+#   RATES="20000 40000" DURATION=20 scripts/bench-storm.sh
+#   BIDDERS=500 ITEMS=1000 scripts/bench-storm.sh
+#
+# Every run's post-run check must pass (no lost, duplicated or mis-priced bid); the script
+# stops at the first that fails. Reports land in $OUT (default target/bench-storm/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATES="${RATES:-2000 10000 30000 50000}"
+DURATION="${DURATION:-15}"
+WARMUP="${WARMUP:-3}"
+BIDDERS="${BIDDERS:-500}"
+ITEMS="${ITEMS:-1000}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
+OUT="${OUT:-target/bench-storm}"
+EXTRA_ARGS="${EXTRA_ARGS:-}"
+
+scripts/services.sh
+cargo build --release -p auuction -p auuction-loadtest
+BIN=target/release
+mkdir -p "$OUT"
+
+DB_NAME="auuction_bench_storm_$$"
+export DATABASE_URL="$PG_URL/$DB_NAME"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export BIND="127.0.0.1:$PORT" BASE_URL="http://127.0.0.1:$PORT"
+WORK="$(mktemp -d)"
+export MAIL_DIR="$WORK/mail" MEDIA_DIR="$WORK/media"
+export SECRET_KEY="bench-storm-secret-key-0123456789abcdefgh"
+export RATE_LIMIT_AUTH_PER_IP=100000 RATE_LIMIT_AUTH_PER_ACCOUNT=100000
+export RATE_LIMIT_WRITE_PER_IP=1000000000 RATE_LIMIT_WRITE_PER_ACCOUNT=1000000000
+export RUST_LOG="${RUST_LOG:-warn}"
+
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ADMIN_EMAIL="bench-admin@example.org"
+ADMIN_PASSWORD="bench-admin-password-42"
+printf '%s\n' "$ADMIN_PASSWORD" | "$BIN/auuction" user add --email "$ADMIN_EMAIL" \
+    --name "Bench Admin" --role admin --password-stdin >/dev/null
+"$BIN/auuction" serve >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    if curl -fsS "$BASE_URL/healthz" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$WORK/server.log"; exit 1; fi
+    sleep 0.1
+done
+export AUUCTION_URL="$BASE_URL" AUUCTION_ADMIN_EMAIL="$ADMIN_EMAIL" AUUCTION_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+
+TICKS="$(getconf CLK_TCK)"
+# CPU ticks (user + system) of one process, or of every process with a given command name.
+ticks_of_pid() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ticks_of_postgres() {
+    local total=0 pid
+    for pid in $(pgrep -x postgres); do
+        total=$((total + $(ticks_of_pid "$pid")))
+    done
+    echo "$total"
+}
+# Postgres backends come and go; sampling them often keeps short-lived ones counted.
+watch_postgres() {
+    declare -A seen
+    while :; do
+        for pid in $(pgrep -x postgres); do
+            seen[$pid]=$(ticks_of_pid "$pid")
+        done
+        local sum=0
+        for pid in "${!seen[@]}"; do sum=$((sum + seen[$pid])); done
+        echo "$sum" >"$WORK/pg_ticks"
+        sleep 0.5
+    done
+}
+
+echo "rate  accepted/s  refused/s  p50ms  p99ms  check | cpu-s server  generator  postgres  (run ${DURATION}s, ${BIDDERS} bidders, ${ITEMS} items)"
+for RATE in $RATES; do
+    server_before=$(ticks_of_pid "$SERVER_PID")
+    pg_before=$(ticks_of_postgres)
+    watch_postgres &
+    WATCH_PID=$!
+    start_ns=$(date +%s%N)
+    # shellcheck disable=SC2086
+    "$BIN/auuction-loadtest" --quiet --json "$OUT/storm-$RATE.json" --html "$OUT/storm-$RATE.html" \
+        storm --bidders "$BIDDERS" --items "$ITEMS" --rate "$RATE" --duration "$DURATION" \
+        --warmup "$WARMUP" $EXTRA_ARGS >"$OUT/storm-$RATE.txt" &
+    LT_PID=$!
+    lt_ticks=0
+    while kill -0 "$LT_PID" 2>/dev/null; do
+        t=$(ticks_of_pid "$LT_PID")
+        [ "$t" -gt "$lt_ticks" ] && lt_ticks=$t
+        sleep 0.5
+    done
+    status=0
+    wait "$LT_PID" || status=$?
+    kill "$WATCH_PID" 2>/dev/null || true
+    wait "$WATCH_PID" 2>/dev/null || true
+    server_after=$(ticks_of_pid "$SERVER_PID")
+    pg_after=$(cat "$WORK/pg_ticks" 2>/dev/null || echo "$pg_before")
+    python3 - "$OUT/storm-$RATE.json" "$RATE" "$status" \
+        "$(( server_after - server_before ))" "$lt_ticks" "$(( pg_after - pg_before ))" "$TICKS" <<'EOF'
+import json, sys
+path, rate, status, server, gen, pg, hz = sys.argv[1:]
+hz = float(hz)
+try:
+    r = json.load(open(path))
+    s = r["series"][0]
+    secs = r["seconds"] or 1
+    ok = s["ok_per_second"]
+    refused = sum(s["refused"].values()) / secs
+    p50 = s["latency"]["p50_ms"]
+    p99 = s["latency"]["p99_ms"]
+    check = "pass" if status == "0" else f"exit {status}"
+    print(f"{rate:>5}  {ok:>10.0f}  {refused:>9.0f}  {p50:>5.1f}  {p99:>5.1f}  {check:>5} | "
+          f"{int(server)/hz:>12.1f}  {int(gen)/hz:>9.1f}  {int(pg)/hz:>8.1f}")
+except Exception as e:
+    print(f"{rate:>5}  (no report: {e}; exit {status})")
+EOF
+    if [ "$status" = "1" ] || [ "$status" = "3" ]; then
+        echo "storm at $RATE failed (exit $status); see $OUT/storm-$RATE.txt" >&2
+        exit "$status"
+    fi
+done
