@@ -45,6 +45,16 @@ CREATE TRIGGER users_keep_bids BEFORE DELETE OR UPDATE OF id ON users
 -- the latest price, not ten. The journal upserts on this index: a second outbid updates the
 -- waiting row's payload instead of adding a row (and four index entries). Once the email is
 -- sent (status 'sent'), the next outbid queues a new one.
+-- Until now every outbid queued its own row, and nothing has sent them yet: fold the waiting
+-- ones into the newest per bidder and item first, or the unique index cannot be built.
+DELETE FROM notifications n
+ USING notifications newer
+ WHERE n.type = 'outbid' AND n.status = 'scheduled'
+   AND newer.type = 'outbid' AND newer.status = 'scheduled'
+   AND newer.user_id = n.user_id
+   AND newer.related_entity_id = n.related_entity_id
+   AND newer.id > n.id;
+
 CREATE UNIQUE INDEX notifications_waiting_outbid_idx
     ON notifications (user_id, related_entity_id)
     WHERE type = 'outbid' AND status = 'scheduled';

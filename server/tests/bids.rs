@@ -671,8 +671,12 @@ async fn items_and_bidders_with_bids_cannot_be_deleted(db: PgPool) {
             .execute(&app.db)
             .await
             .expect_err(what);
-        let code = e.as_database_error().and_then(|d| d.code()).unwrap();
-        assert_eq!(code, "23503", "{what}: foreign_key_violation, got {e}");
+        let db_error = e.as_database_error().unwrap();
+        assert_eq!(db_error.code().unwrap(), "23503", "{what}: {e}");
+        assert!(
+            db_error.message().contains("has bids"),
+            "the guard fired: {e}"
+        );
     }
     assert_eq!(stored_bids(&app.db, item).await.len(), 1);
     // Without bids the trigger lets a delete through (it only guards references).

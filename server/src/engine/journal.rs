@@ -19,6 +19,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -37,7 +38,12 @@ use crate::{
 /// enough that one statement stays well under a few milliseconds of work.
 pub const MAX_BATCH: usize = 2048;
 /// How long opening the journal's connection may take before the batch is refused.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection unused for this long is pinged before the next commit.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections are renewed after this long, as the pool renews its own.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Entries that may wait for the journal. When full, the shard waits: backpressure.
 const QUEUE: usize = 16384;
 
@@ -110,12 +116,19 @@ pub fn spawn(
     (JournalHandle { tx, generation }, task)
 }
 
+/// The journal's connection and when it was opened and last used.
+struct JournalConnection {
+    conn: PgConnection,
+    opened: Instant,
+    used: Instant,
+}
+
 struct Journal {
     db: PgPool,
     /// The journal's own connection, opened on first use and after a failed write. Not a
     /// pool's: acquiring from a pool costs a health-check round trip per commit, and a
     /// connection kept for one statement keeps it prepared.
-    conn: Option<PgConnection>,
+    conn: Option<JournalConnection>,
     rx: mpsc::Receiver<Entry>,
     generation: Arc<AtomicU64>,
     fanout: mpsc::Sender<Vec<Published>>,
@@ -151,21 +164,48 @@ impl Journal {
     }
 
     /// The journal's connection, opening it if needed (with the pool's settings, among them
-    /// the server-side statement timeout).
+    /// the server-side statement timeout). One that sat idle is pinged first, and an old
+    /// one is replaced: a connection that died quietly (a restarted database, a dropped
+    /// route) must fail here, where nothing was sent yet, not hang or fail in the middle of
+    /// a commit, whose outcome would then be unknown.
     async fn connection(&mut self) -> sqlx::Result<&mut PgConnection> {
-        let conn = match self.conn.take() {
-            Some(conn) => conn,
+        let now = Instant::now();
+        let mut kept = self
+            .conn
+            .take()
+            .filter(|c| now.duration_since(c.opened) < CONNECTION_LIFETIME);
+        if let Some(c) = kept.as_mut() {
+            if now.duration_since(c.used) > IDLE_BEFORE_PING
+                && !matches!(
+                    tokio::time::timeout(PING_TIMEOUT, c.conn.ping()).await,
+                    Ok(Ok(()))
+                )
+            {
+                kept = None;
+            }
+        }
+        let mut c = match kept {
+            Some(c) => c,
             None => {
                 let options = self.db.connect_options();
-                match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-                    .await
+                let conn = match tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    PgConnection::connect_with(&options),
+                )
+                .await
                 {
                     Ok(conn) => conn?,
                     Err(_) => return Err(sqlx::Error::PoolTimedOut),
+                };
+                JournalConnection {
+                    conn,
+                    opened: now,
+                    used: now,
                 }
             }
         };
-        Ok(self.conn.insert(conn))
+        c.used = now;
+        Ok(&mut self.conn.insert(c).conn)
     }
 
     async fn commit(&mut self, batch: &mut Vec<Entry>) {
@@ -190,7 +230,7 @@ impl Journal {
         // pool's server-side `statement_timeout` (store::connect) makes a hung write fail
         // definitely, and the pool's acquire timeout bounds waiting for a connection.
         let written: sqlx::Result<()> = if needs_write {
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let written = match self.connection().await {
                 Ok(conn) => write(conn, &live).await,
                 Err(e) => Err(e),
@@ -338,6 +378,10 @@ async fn write(db: &mut PgConnection, entries: &[Entry]) -> sqlx::Result<()> {
         item_seq.push(state.seq as i64);
         item_closes.push(state.closes_at);
     }
+    // Idempotency keys are inserted without ON CONFLICT: a key is claimed once in memory, so
+    // a stored one can only collide after a write whose outcome was unknown (a connection
+    // lost mid-commit that did commit). Then the whole batch fails and is refused, rather
+    // than one key ending up with two bids; the retry finds the stored answer.
     sqlx::query(
         "WITH new_bids AS (
              INSERT INTO bids (item_id, bidder_id, amount, max_proxy_amount, seq, created_at)
@@ -353,7 +397,6 @@ async fn write(db: &mut PgConnection, entries: &[Entry]) -> sqlx::Result<()> {
              SELECT u.user_id, 'bid', u.key, u.hash, u.status, u.body
                FROM UNNEST($13::bigint[], $14::text[], $15::bytea[], $16::smallint[], $17::text[])
                     AS u(user_id, key, hash, status, body)
-             ON CONFLICT DO NOTHING
          ), notices AS (
              INSERT INTO notifications (user_id, channel, type, template_key, payload, related_entity_type, related_entity_id)
              SELECT u.user_id, 'email', 'outbid', 'outbid', u.payload, 'item', u.item_id

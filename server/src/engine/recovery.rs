@@ -69,7 +69,7 @@ const ITEM_QUERY: &str =
 /// a replay needs: by item, then by seq.
 const BIDS_QUERY: &str =
     "SELECT b.item_id, b.bidder_id, b.amount, b.max_proxy_amount, b.created_at, u.paddle_number
-   FROM bids b JOIN users u ON u.id = b.bidder_id
+   FROM bids b LEFT JOIN users u ON u.id = b.bidder_id
   WHERE b.item_id = ANY($1) ORDER BY b.item_id, b.seq";
 
 impl ItemRow {
@@ -102,7 +102,9 @@ struct BidRow {
     amount: i64,
     max_proxy_amount: Option<i64>,
     created_at: DateTime<Utc>,
-    paddle_number: i32,
+    /// None if the bidder's row is gone (bids have no foreign key; a trigger refuses such
+    /// deletes, but manual SQL could race it): the item is then not served.
+    paddle_number: Option<i32>,
 }
 
 /// Replays one item's recorded bids. The journal is the truth of what was accepted: if the
@@ -110,7 +112,15 @@ struct BidRow {
 /// after it (the close changes no price or leader). A recorded bid the rules still refuse
 /// means the journal and the rules disagree: the item is not served at all (answered 503)
 /// rather than with a truncated book whose sequence numbers would collide with the table.
-fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> Result<LoadedBook, ReplayError> {
+fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> Result<LoadedBook, NotBiddable> {
+    if let Some(orphan) = bids.iter().find(|b| b.paddle_number.is_none()) {
+        tracing::error!(
+            item = row.id,
+            bidder = orphan.bidder_id,
+            "a recorded bid's bidder no longer exists; the item is not served until this is fixed"
+        );
+        return Err(NotBiddable::Inconsistent);
+    }
     let recorded: Vec<RecordedBid> = bids
         .iter()
         .map(|b| RecordedBid {
@@ -127,12 +137,13 @@ fn build(row: &ItemRow, gates: &Gates, bids: &[BidRow]) -> Result<LoadedBook, Re
             params.hard_deadline = params.hard_deadline.max(params.closes_at);
         }
     }
-    let book = Book::replay(params, &recorded).inspect_err(|e| {
+    let book = Book::replay(params, &recorded).map_err(|e: ReplayError| {
         tracing::error!(item = row.id, error = %e, "replay refused a recorded bid; the item is not served until this is fixed");
+        NotBiddable::Inconsistent
     })?;
     let paddles: HashMap<i64, i32> = bids
         .iter()
-        .map(|b| (b.bidder_id, b.paddle_number))
+        .filter_map(|b| Some((b.bidder_id, b.paddle_number?)))
         .collect();
     let leader_paddle = book.leader().and_then(|l| paddles.get(&l).copied());
     Ok(LoadedBook {
@@ -261,7 +272,7 @@ pub async fn load_items(
     }
     for row in &rows {
         let mine = runs.get(&row.id).map(|r| &bids[r.clone()]).unwrap_or(&[]);
-        let book = build(row, gates, mine).map_err(|_| NotBiddable::Inconsistent);
+        let book = build(row, gates, mine);
         out.push((ItemId(row.id), book));
     }
     // An item that stopped being biddable between the two queries.

@@ -421,7 +421,17 @@ async fn loader(
             }
         }
         let items: Vec<ItemId> = batch.iter().map(|(item, _)| *item).collect();
-        match recovery::load_items(&db, &gates, &items).await {
+        // In a task of its own, so even a panic while building a book answers the batch
+        // (as a failed load) instead of leaving its items' commands waiting for ever.
+        let load = {
+            let (db, gates) = (db.clone(), gates.clone());
+            tokio::spawn(async move { recovery::load_items(&db, &gates, &items).await })
+        };
+        let result = match load.await {
+            Ok(result) => result,
+            Err(e) => Err(sqlx::Error::Protocol(format!("loading books failed: {e}"))),
+        };
+        match result {
             Ok(books) => {
                 // An item asked for twice: only its latest load counts (the shard drops
                 // results of superseded tokens anyway).

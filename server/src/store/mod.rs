@@ -43,8 +43,9 @@ pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
         .context("DATABASE_URL")?
         .options([("statement_timeout", "30s")]);
     let pool = PgPoolOptions::new()
-        // Enough for request handlers plus the bid journal's dedicated connections; Postgres'
-        // default max_connections (100) leaves room for several nodes.
+        // Request handlers, book loads and key lookups. The bid journals open one connection
+        // each outside the pool (one per shard): with Postgres' default max_connections
+        // (100) there is room for several nodes.
         .max_connections(20)
         .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_with(options)

@@ -92,6 +92,11 @@ impl Ws {
 
     /// The next JSON message (waits up to 10 s).
     pub async fn next(&mut self) -> Value {
+        serde_json::from_str(&self.next_text().await).unwrap()
+    }
+
+    /// The next text frame as sent (waits up to 10 s).
+    pub async fn next_text(&mut self) -> String {
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
                 .await
@@ -99,7 +104,20 @@ impl Ws {
                 .expect("socket open")
                 .unwrap();
             if let Message::Text(t) = frame {
-                return serde_json::from_str(t.as_str()).unwrap();
+                return t.as_str().to_string();
+            }
+        }
+    }
+
+    /// The raw `body` of the `bid_result` answering `reference`, exactly as the server wrote
+    /// it (for byte-for-byte comparisons).
+    pub async fn raw_result_body(&mut self, reference: &str) -> String {
+        loop {
+            let text = self.next_text().await;
+            let m: Value = serde_json::from_str(&text).unwrap();
+            if m["type"] == "bid_result" && m["ref"] == reference {
+                let (_, body) = text.split_once("\"body\":").expect("a body");
+                return body.strip_suffix('}').expect("body last").to_string();
             }
         }
     }
