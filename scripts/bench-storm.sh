@@ -30,39 +30,8 @@ BIN=target/release
 mkdir -p "$OUT"
 
 DB_NAME="auuction_bench_storm_$$"
-export DATABASE_URL="$PG_URL/$DB_NAME"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export BIND="127.0.0.1:$PORT" BASE_URL="http://127.0.0.1:$PORT"
-WORK="$(mktemp -d)"
-export MAIL_DIR="$WORK/mail" MEDIA_DIR="$WORK/media"
-export SECRET_KEY="bench-storm-secret-key-0123456789abcdefgh"
-export RATE_LIMIT_AUTH_PER_IP=100000 RATE_LIMIT_AUTH_PER_ACCOUNT=100000
-export RATE_LIMIT_WRITE_PER_IP=1000000000 RATE_LIMIT_WRITE_PER_ACCOUNT=1000000000
-export RUST_LOG="${RUST_LOG:-warn}"
-
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-ADMIN_EMAIL="bench-admin@example.org"
-ADMIN_PASSWORD="bench-admin-password-42"
-printf '%s\n' "$ADMIN_PASSWORD" | "$BIN/auuction" user add --email "$ADMIN_EMAIL" \
-    --name "Bench Admin" --role admin --password-stdin >/dev/null
-"$BIN/auuction" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    if curl -fsS "$BASE_URL/healthz" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$WORK/server.log"; exit 1; fi
-    sleep 0.1
-done
-export AUUCTION_URL="$BASE_URL" AUUCTION_ADMIN_EMAIL="$ADMIN_EMAIL" AUUCTION_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+# shellcheck source=lib/scratch-server.sh
+. scripts/lib/scratch-server.sh
 
 TICKS="$(getconf CLK_TCK)"
 # CPU ticks (user + system) of one process, or of every process with a given command name.

@@ -297,6 +297,9 @@ fn scripts_are_executable() {
         "scripts/test.sh",
         "scripts/services.sh",
         "scripts/backup.sh",
+        "scripts/demo.sh",
+        "scripts/loadtest-smoke.sh",
+        "scripts/bench-storm.sh",
         ".ci/run",
     ] {
         let text = read(script);
