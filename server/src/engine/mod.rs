@@ -89,6 +89,11 @@ impl BidReply {
         )
     }
 
+    /// An API error (unauthenticated, rate limited…) as a bid's answer.
+    pub fn from_api_error(e: &crate::http::error::ApiError) -> BidReply {
+        BidReply::error(e.status, &e.code, &e.message)
+    }
+
     pub fn is_storage_unavailable(&self) -> bool {
         self.status == StatusCode::SERVICE_UNAVAILABLE
     }
@@ -337,18 +342,30 @@ impl Engine {
                 match self.idempotency.claim(input.bidder, key, hash).await {
                     idempotency::Claim::Answered(reply) => return responder.send(reply),
                     idempotency::Claim::Mine => {
-                        let (user, key) = (input.bidder, key.clone());
-                        let responder = responder.with_key(self.idempotency.clone(), user, key);
+                        let responder = self.holding_key(&input, responder);
                         (input, Some(hash), responder)
                     }
                 }
             }
         };
-        let command = Command::Bid {
+        self.queue(Command::Bid {
             input,
             request_hash: hash,
             reply: responder,
-        };
+        })
+        .await;
+    }
+
+    /// The responder of a bid whose key this caller has just claimed: it finishes the key.
+    fn holding_key(&self, input: &BidInput, responder: Responder) -> Responder {
+        match &input.idempotency_key {
+            Some(key) => responder.with_key(self.idempotency.clone(), input.bidder, key.clone()),
+            None => responder,
+        }
+    }
+
+    /// Hands a command to its shard, waiting for room in its queue.
+    async fn queue(&self, command: Command) {
         if let Err(mpsc::error::SendError(command)) =
             self.shard_for(command_item(&command)).send(command).await
         {
@@ -372,9 +389,7 @@ impl Engine {
                         return Submitted::MustWait(PendingBid(Waiting::Claim(input, responder)))
                     }
                     idempotency::TryClaim::Mine => {
-                        let (user, key) = (input.bidder, key.clone());
-                        let responder = responder.with_key(self.idempotency.clone(), user, key);
-                        (Some(hash), responder)
+                        (Some(hash), self.holding_key(&input, responder))
                     }
                 }
             }
@@ -400,12 +415,7 @@ impl Engine {
     pub async fn finish_placing(&self, pending: PendingBid) {
         match pending.0 {
             Waiting::Claim(input, responder) => self.place_bid_with(input, responder).await,
-            Waiting::Queue(command) => {
-                let shard = self.shard_for(command_item(&command));
-                if let Err(mpsc::error::SendError(command)) = shard.send(command).await {
-                    refuse_shutting_down(command);
-                }
-            }
+            Waiting::Queue(command) => self.queue(command).await,
         }
     }
 

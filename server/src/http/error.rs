@@ -71,6 +71,15 @@ impl ApiError {
         )
     }
 
+    /// Bidding and buying need a verified email address.
+    pub fn email_not_verified() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            "Please confirm your email address first: we sent you a link.",
+        )
+    }
+
     pub fn forbidden() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,

@@ -81,11 +81,7 @@ impl CurrentUser {
         if self.row.verified() {
             Ok(())
         } else {
-            Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "email_not_verified",
-                "Please confirm your email address first: we sent you a link.",
-            ))
+            Err(ApiError::email_not_verified())
         }
     }
 }

@@ -228,16 +228,21 @@ async fn handle(
     }
 }
 
+/// The answer to a bid beyond [`MAX_PENDING_BIDS`] awaiting answers on one connection.
+fn too_many_bids() -> BidReply {
+    BidReply::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Too many bids at once; wait for the answers.",
+    )
+}
+
 /// Takes one bid frame: answered at once when it cannot run, handed to its shard when it
 /// can, given to the connection's bid task when it must wait.
 fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame) {
     let reference = frame.reference.as_deref().map(Box::from);
     if !conn.bid_started(MAX_PENDING_BIDS) {
-        let reply = BidReply::error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Too many bids at once; wait for the answers.",
-        );
+        let reply = too_many_bids();
         conn.push(protocol::bid_result(
             reference.as_deref(),
             reply.status.as_u16(),
@@ -251,7 +256,7 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
     });
     let Some(who) = bidder.who.clone() else {
         let e = ApiError::unauthenticated();
-        return responder.send(BidReply::error(e.status, &e.code, &e.message));
+        return responder.send(BidReply::from_api_error(&e));
     };
     // Later bids follow earlier ones that are still waiting in the bid task.
     let job = if bidder.worker_busy() || !who.verified.load(Ordering::Acquire) {
@@ -271,7 +276,7 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
 /// The bid, once the bidder may bid (within the write rate limit) and its key is sane.
 fn checked_input(state: &AppState, who: &Who, frame: BidFrame) -> Result<BidInput, BidReply> {
     if let Err(e) = state.limits.check_write_account(who.id) {
-        return Err(BidReply::error(e.status, &e.code, &e.message));
+        return Err(BidReply::from_api_error(&e));
     }
     if let Some(k) = frame.idempotency_key.as_deref() {
         if k.is_empty() || k.len() > 200 {
@@ -366,11 +371,7 @@ impl Bidder {
         if let Err(e) = worker.jobs.try_send(job) {
             // Cannot happen (see the capacity), but a bid must never vanish unanswered.
             worker.busy.fetch_sub(1, Ordering::AcqRel);
-            let reply = BidReply::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many bids at once; wait for the answers.",
-            );
+            let reply = too_many_bids();
             match e.into_inner() {
                 Job::Check(_, responder) => responder.send(reply),
                 Job::Place(pending) => drop(pending),
@@ -392,11 +393,7 @@ async fn bid_worker(
             Job::Check(frame, responder) => {
                 recheck_verified(&state, &who).await;
                 if !who.verified.load(Ordering::Acquire) {
-                    responder.send(BidReply::error(
-                        StatusCode::FORBIDDEN,
-                        "email_not_verified",
-                        "Please confirm your email address first: we sent you a link.",
-                    ));
+                    responder.send(BidReply::from_api_error(&ApiError::email_not_verified()));
                 } else {
                     match checked_input(&state, &who, frame) {
                         Err(reply) => responder.send(reply),
