@@ -6,6 +6,7 @@
 #
 #   scripts/loadtest-smoke.sh            # dev build (quick to compile)
 #   PROFILE=release scripts/loadtest-smoke.sh
+#   SKIP_BUILD=1 scripts/loadtest-smoke.sh  # use what is already built (scripts/test.sh)
 #
 # Needs Postgres at PG_URL (default postgres://postgres@127.0.0.1:5432) and python3 (for a
 # free port).
@@ -17,10 +18,10 @@ PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 DB_NAME="auuction_loadtest_smoke_$$_${RANDOM}"
 
 if [ "$PROFILE" = "release" ]; then
-    cargo build --release -p auuction -p auuction-loadtest
+    [ -n "${SKIP_BUILD:-}" ] || cargo build --release -p auuction -p auuction-loadtest
     BIN=target/release
 else
-    cargo build -p auuction -p auuction-loadtest
+    [ -n "${SKIP_BUILD:-}" ] || cargo build -p auuction -p auuction-loadtest
     BIN=target/debug
 fi
 

@@ -32,8 +32,14 @@ summary() {
 }
 trap summary EXIT
 
+STAGE_START=$SECONDS
 step() {
+    # How long each stage took, so a slow CI run says where its time went.
+    if [ "$STAGE" != "setup" ]; then
+        printf '(%s took %ss)\n' "$STAGE" "$((SECONDS - STAGE_START))"
+    fi
     STAGE=$1
+    STAGE_START=$SECONDS
     printf '\n==> %s\n' "$1"
 }
 
@@ -59,6 +65,10 @@ DONE+=("services")
 
 # ---- Rust ---------------------------------------------------------------------------
 step "cargo test"
+# Everything is built once, with the features `cargo test` unifies (dev-dependencies
+# included), so the binaries the smoke run and the browser tests start come out of the same
+# build instead of a second one with other features (that cost minutes on a cold machine).
+cargo build --workspace --all-targets
 cargo test --workspace --all-targets "$@"
 DONE+=("rust")
 
@@ -66,7 +76,7 @@ DONE+=("rust")
 # Every scenario for a few seconds at tiny sizes against a real server; fails only when a
 # post-run check fails (a lost, duplicated or mis-priced bid), never on speed.
 step "load tester smoke run"
-scripts/loadtest-smoke.sh
+SKIP_BUILD=1 scripts/loadtest-smoke.sh
 DONE+=("loadtest")
 
 # ---- JavaScript unit tests ----------------------------------------------------------------
@@ -89,7 +99,9 @@ if [ -f tests-e2e/package.json ]; then
         if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
             echo "installing Chromium for the browser tests"
             apt-get update
-            DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+            # Recommends would add systemd, samba, CUPS...: minutes, and nothing a headless
+            # test needs.
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
         else
             echo "The browser tests need Chromium at $CHROMIUM. Install it (Debian/Ubuntu:" >&2
             echo "  sudo apt-get install -y chromium) and run scripts/test.sh again." >&2
@@ -104,8 +116,8 @@ if [ -f tests-e2e/package.json ]; then
     else
         npm install --prefix tests-e2e --no-audit --no-fund
     fi
-    cargo build -p auuction
-    # What the browser tests start and drive.
+    # What the browser tests start and drive: the server `cargo build --workspace
+    # --all-targets` built above.
     export AUUCTION_BIN="$ROOT/${CARGO_TARGET_DIR:-target}/debug/auuction"
     [[ ${CARGO_TARGET_DIR:-} = /* ]] && AUUCTION_BIN="$CARGO_TARGET_DIR/debug/auuction"
     export CHROME_PATH=$CHROMIUM PUPPETEER_EXECUTABLE_PATH=$CHROMIUM
@@ -114,4 +126,4 @@ if [ -f tests-e2e/package.json ]; then
 else
     echo "no tests-e2e/package.json, skipped"
 fi
-STAGE="done"
+step "done"
