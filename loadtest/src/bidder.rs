@@ -39,17 +39,26 @@ struct Pending {
 }
 
 /// The bid frame, written by hand so money goes out as the exact decimal text (`12.00`).
-pub fn bid_frame(reference: u64, job: &Job) -> String {
-    match job.max_proxy {
-        Some(max) => format!(
-            r#"{{"type":"bid","ref":"{reference}","itemId":"{}","amount":{},"maxProxyAmount":{max}}}"#,
-            job.item, job.amount
-        ),
-        None => format!(
-            r#"{{"type":"bid","ref":"{reference}","itemId":"{}","amount":{}}}"#,
-            job.item, job.amount
-        ),
+/// `key` is the idempotency key, shaped as the web client's (`b-` and 24 hex digits).
+pub fn bid_frame(reference: u64, job: &Job, key: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut frame = format!(
+        r#"{{"type":"bid","ref":"{reference}","itemId":"{}","amount":{}"#,
+        job.item, job.amount
+    );
+    if let Some(max) = job.max_proxy {
+        let _ = write!(frame, r#","maxProxyAmount":{max}"#);
     }
+    if let Some(key) = key {
+        let _ = write!(frame, r#","idempotencyKey":"{key}""#);
+    }
+    frame.push('}');
+    frame
+}
+
+/// A fresh idempotency key for the `n`th bid of a connection whose keys start with `nonce`.
+fn idempotency_key(nonce: u64, n: u64) -> String {
+    format!("b-{nonce:016x}{:08x}", n as u32)
 }
 
 /// What a `bid_result` means for the statistics and for the check.
@@ -81,6 +90,17 @@ pub fn classify(status: u16, body: &str) -> (Outcome, Answer) {
     }
 }
 
+/// How the bidder connections of a run behave.
+#[derive(Clone)]
+pub struct Settings {
+    /// Record when each accepted (item, seq) was acknowledged (the watchers scenario).
+    pub acks: Option<AckTimes>,
+    /// How long to wait for outstanding answers once the jobs end.
+    pub drain: Duration,
+    /// Send a fresh idempotency key with every bid, as the web client does.
+    pub keys: bool,
+}
+
 /// Runs one bidder connection until `jobs` closes and every answer is in (or `drain` has
 /// passed since). Returns every bid sent, with its answer, for the check.
 pub async fn run(
@@ -89,9 +109,11 @@ pub async fn run(
     mut jobs: mpsc::Receiver<Job>,
     samples: Samples,
     series: usize,
-    acks: Option<AckTimes>,
-    drain: Duration,
+    settings: Settings,
 ) -> Vec<SentBid> {
+    let Settings { acks, drain, keys } = settings;
+    // Keys must not repeat across connections or runs against the same database.
+    let nonce: u64 = rand::random();
     let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut sent: Vec<SentBid> = Vec::new();
     let mut next_ref: u64 = 0;
@@ -129,7 +151,9 @@ pub async fn run(
                 Some(job) => {
                     next_ref += 1;
                     pending.insert(next_ref, Pending { job });
-                    if socket.send(Message::Text(bid_frame(next_ref, &job).into())).await.is_err() {
+                    let key = keys.then(|| idempotency_key(nonce, next_ref));
+                    let frame = bid_frame(next_ref, &job, key.as_deref());
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
                         fail(&mut pending, &mut sent, "disconnected");
                         break;
                     }
@@ -207,8 +231,7 @@ pub fn start_all<E>(
     bidders: &[crate::api::Bidder],
     queue: usize,
     samples: &Samples,
-    acks: Option<AckTimes>,
-    drain: Duration,
+    settings: Settings,
 ) -> Started {
     let mut started = Started {
         senders: Vec::new(),
@@ -231,8 +254,7 @@ pub fn start_all<E>(
             rx,
             samples.clone(),
             0,
-            acks.clone(),
-            drain,
+            settings.clone(),
         )));
         started.senders.push(tx);
     }
@@ -251,13 +273,28 @@ mod tests {
             amount: Cents(12_05),
             max_proxy: Some(Cents(40_00)),
         };
-        let f = bid_frame(3, &job);
+        let f = bid_frame(3, &job, None);
         assert_eq!(
             f,
             r#"{"type":"bid","ref":"3","itemId":"it_7","amount":12.05,"maxProxyAmount":40.00}"#
         );
         let v: serde_json::Value = serde_json::from_str(&f).unwrap();
         assert_eq!(v["type"], "bid");
+        let key = idempotency_key(0xabc, 3);
+        assert_eq!(key, "b-0000000000000abc00000003");
+        assert_eq!(key.len(), "b-".len() + 24, "shaped as client-js's newKey()");
+        let f = bid_frame(
+            4,
+            &Job {
+                max_proxy: None,
+                ..job
+            },
+            Some(&key),
+        );
+        assert_eq!(
+            f,
+            r#"{"type":"bid","ref":"4","itemId":"it_7","amount":12.05,"idempotencyKey":"b-0000000000000abc00000003"}"#
+        );
     }
 
     #[test]

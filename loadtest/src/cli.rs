@@ -68,6 +68,11 @@ pub struct Common {
     /// No progress bar.
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Send bids without an idempotency key. The web client sends a fresh key with every bid,
+    /// and the server stores each one with its answer, so by default the load tester does too;
+    /// this measures what the keys cost.
+    #[arg(long, global = true)]
+    pub no_idempotency_keys: bool,
     /// DEVELOPMENT ONLY: insert the run's items straight into this database instead of
     /// creating them through the catalog API. Never against staging or production.
     #[arg(

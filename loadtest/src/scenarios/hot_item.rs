@@ -43,8 +43,11 @@ pub async fn run(ctx: &Ctx, args: &HotItemArgs) -> Result<Report> {
         &world.bidders,
         rounds,
         &samples,
-        None,
-        Duration::from_secs(30),
+        bidder::Settings {
+            acks: None,
+            drain: Duration::from_secs(30),
+            keys: !ctx.common.no_idempotency_keys,
+        },
     );
     let bar = run::progress(rounds as u64, ctx.common.quiet);
     let step = INCREMENT.0 * 2;

@@ -77,8 +77,11 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
         &world.bidders,
         JOB_QUEUE,
         &samples,
-        None,
-        Duration::from_secs(10),
+        bidder::Settings {
+            acks: None,
+            drain: Duration::from_secs(10),
+            keys: !ctx.common.no_idempotency_keys,
+        },
     );
     if senders.is_empty() {
         anyhow::bail!("no bidder could connect");

@@ -127,8 +127,11 @@ pub async fn run(ctx: &Ctx, args: &WatchersArgs) -> Result<Report> {
         &world.bidders,
         1024,
         &samples,
-        Some(acks.clone()),
-        Duration::from_secs(10),
+        bidder::Settings {
+            acks: Some(acks.clone()),
+            drain: Duration::from_secs(10),
+            keys: !ctx.common.no_idempotency_keys,
+        },
     );
     connect_errors += started.connect_errors;
     let bidder::Started { senders, tasks, .. } = started;
