@@ -353,13 +353,25 @@ enum Job {
 }
 
 impl Bidder {
-    fn worker_busy(&self) -> bool {
+    fn worker_busy(&mut self) -> bool {
+        self.drop_dead_worker();
         self.worker
             .as_ref()
             .is_some_and(|w| w.busy.load(Ordering::Acquire) > 0)
     }
 
+    /// Forgets a bid task that ended, which only a panic does while the connection is open.
+    /// Its jobs' responders were dropped with it and so answered `storage_unavailable`; its
+    /// `busy` count is stale, and left in place it would send every later bid to a closed
+    /// queue, to be answered "too many bids" until the bidder reconnects.
+    fn drop_dead_worker(&mut self) {
+        if self.worker.as_ref().is_some_and(|w| w.task.is_finished()) {
+            self.worker = None;
+        }
+    }
+
     fn hand_to_worker(&mut self, state: &AppState, who: Arc<Who>, job: Job) {
+        self.drop_dead_worker();
         let worker = self.worker.get_or_insert_with(|| {
             // As many jobs as bids may be in flight, so sending never finds it full.
             let (jobs, queue) = mpsc::channel::<Job>(MAX_PENDING_BIDS as usize);
@@ -415,5 +427,62 @@ async fn recheck_verified(state: &AppState, who: &Who) {
     if let Ok(Some(row)) = users::by_id(&state.db, who.id).await {
         who.paddle.store(row.paddle_number, Ordering::Relaxed);
         who.verified.store(row.verified(), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bid_task_that_panicked_is_replaced_not_left_busy() {
+        let (jobs, _queue) = mpsc::channel::<Job>(1);
+        let task = tokio::spawn(async { panic!("a bug in the bid task") });
+        while !task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let mut bidder = Bidder {
+            who: None,
+            worker: Some(Worker {
+                jobs,
+                // It held a job when it died.
+                busy: Arc::new(AtomicUsize::new(1)),
+                task,
+            }),
+        };
+        assert!(
+            !bidder.worker_busy(),
+            "later bids go straight to the engine again"
+        );
+        assert!(
+            bidder.worker.is_none(),
+            "the next bid that must wait starts a new task"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_bid_task_with_jobs_is_busy() {
+        let (jobs, mut queue) = mpsc::channel::<Job>(1);
+        let task = tokio::spawn(async move { while queue.recv().await.is_some() {} });
+        let mut bidder = Bidder {
+            who: None,
+            worker: Some(Worker {
+                jobs,
+                busy: Arc::new(AtomicUsize::new(1)),
+                task,
+            }),
+        };
+        assert!(
+            bidder.worker_busy(),
+            "later bids must follow the waiting one"
+        );
+        bidder
+            .worker
+            .as_ref()
+            .unwrap()
+            .busy
+            .store(0, Ordering::Release);
+        assert!(!bidder.worker_busy());
+        assert!(bidder.worker.is_some(), "a live task is kept");
     }
 }
