@@ -233,3 +233,61 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
     assert_eq!(seqs, vec![7, 8, 9]);
     assert_eq!(support::stored_bids(&app2.db, item).await.len(), 9);
 }
+
+/// A calendar change that lands while an item's book is being loaded is not lost: the load
+/// that may have read the old calendar is superseded by one that reads the new.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_calendar_change_during_a_book_load_is_not_lost(db: PgPool) {
+    use auuction::domain::{AuctionId, ItemId};
+    let app = TestApp::spawn(db).await;
+    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
+    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 0, None).await;
+    // Published after the engine started: its book is loaded on first use.
+    let item = published_item(&app.db, auction, donor, 5_00, "competitive").await;
+
+    // Hold the load after it has read the item and its calendar, before it reads the bids.
+    let mut blocker = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE bids IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let engine = app.state.engine.clone();
+    let first_use = tokio::spawn(async move { engine.touch(ItemId(item)).await });
+    let waiting_for_bids = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bids'::regclass",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while waiting_for_bids().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // The manager moves the close two hours later while that load waits.
+    let new_close: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("UPDATE auctions SET bidding_close_at = bidding_close_at + interval '2 hours' WHERE id = $1 RETURNING bidding_close_at")
+            .bind(auction)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    app.state
+        .engine
+        .reload_auction(&app.db, AuctionId(auction))
+        .await
+        .unwrap();
+    blocker.commit().await.unwrap();
+    first_use.await.unwrap();
+
+    // Whatever order the loads finish in, the book that serves bids has the new close.
+    let mut ann = Ws::connect(&app.base, None).await;
+    let snap = ann.subscribe(&format!("item:it_{item}")).await;
+    let closes: chrono::DateTime<chrono::Utc> = snap["closesAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(closes, new_close, "{snap}");
+}

@@ -178,12 +178,24 @@ impl Shard {
             // Let what is in flight commit first, or the reload would drop it from the book.
             self.barrier().await;
             self.check_generation();
-            if matches!(self.items.get(&item), Some(Slot::Ready(_))) {
-                self.items.insert(item, Slot::NeedsReload);
-                // Reload now, so subscribers see the new closing time without waiting for
-                // the next bid.
-                let (tx, _) = oneshot::channel();
-                self.route(Command::Touch { item, reply: tx }).await;
+            match self.items.get_mut(&item) {
+                Some(Slot::Ready(_)) => {
+                    self.items.insert(item, Slot::NeedsReload);
+                    // Reload now, so subscribers see the new closing time without waiting
+                    // for the next bid.
+                    let (tx, _) = oneshot::channel();
+                    self.route(Command::Touch { item, reply: tx }).await;
+                }
+                Some(Slot::Loading { .. }) => {
+                    // The load in flight may have read the item before the change: load it
+                    // again, keeping the commands that wait. The older load's result no
+                    // longer matches the item's token and is dropped when it comes.
+                    if let Some(Slot::Loading { waiting, .. }) = self.items.remove(&item) {
+                        self.start_load(item, waiting);
+                    }
+                }
+                // Not loaded: its first command loads the current state anyway.
+                None | Some(Slot::NeedsReload) => {}
             }
             return;
         }
@@ -204,25 +216,23 @@ impl Shard {
                 if self.db_down_until.is_some_and(|t| Instant::now() < t) {
                     return answer(command, BidReply::storage_unavailable());
                 }
-                self.next_token += 1;
-                let token = self.next_token;
-                self.items.insert(
-                    item,
-                    Slot::Loading {
-                        token,
-                        waiting: vec![command],
-                    },
-                );
-                if self.load_tx.send((item, token)).is_err() {
-                    // The loader is gone (shutting down): nothing will load it.
-                    if let Some(Slot::Loading { waiting, .. }) = self.items.remove(&item) {
-                        for command in waiting {
-                            answer(command, BidReply::storage_unavailable());
-                        }
-                    }
-                }
+                self.start_load(item, vec![command]);
             }
         }
+    }
+
+    /// Asks the loader for the item's book under a new token; `waiting` runs once it is in.
+    fn start_load(&mut self, item: ItemId, waiting: Vec<Command>) {
+        self.next_token += 1;
+        let token = self.next_token;
+        if self.load_tx.send((item, token)).is_err() {
+            // The loader is gone (shutting down): nothing will load it.
+            for command in waiting {
+                answer(command, BidReply::storage_unavailable());
+            }
+            return;
+        }
+        self.items.insert(item, Slot::Loading { token, waiting });
     }
 
     /// A book finished loading: install it, then run the commands that waited for it.
