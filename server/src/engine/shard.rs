@@ -113,7 +113,7 @@ impl Shard {
         self.closes.push(Reverse((state.closes_at, state.item)));
         if self.hub.item_state(state.item).as_ref() != Some(&state) {
             if self.hub.item_state(state.item).is_some() {
-                self.hub.publish_committed(state.clone(), None, false);
+                self.hub.publish_reloaded(state.clone());
             } else {
                 self.hub.set_item_state(state.clone());
             }

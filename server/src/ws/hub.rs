@@ -255,6 +255,46 @@ impl Hub {
     /// outbid notice to the bidder who lost the lead, a closing notice on extension.
     /// Called only after the journal committed it.
     pub fn publish_committed(&self, state: ItemState, outbid: Option<i64>, extended: bool) {
+        // The journal's fan-out runs behind its commits. A book reloaded from Postgres in
+        // the meantime (a calendar change) has already published this seq or a later one,
+        // read after the commit: that state is newer, and the price and closing time must
+        // not step back to this one. The outbid notice is still news to its bidder.
+        let superseded = self
+            .latest
+            .get(&state.item)
+            .is_some_and(|latest| latest.seq >= state.seq);
+        if superseded {
+            self.notify_outbid(&state, outbid);
+            return;
+        }
+        self.publish_state(state.clone());
+        if extended {
+            self.publish(
+                Topic::Item(state.item),
+                closing_message(state.item, state.closes_at, false),
+            );
+        }
+        self.notify_outbid(&state, outbid);
+    }
+
+    /// A book reloaded from Postgres (after a calendar change or a failed write): its state
+    /// is what is committed now, so it replaces whatever was published, even at the same seq.
+    pub fn publish_reloaded(&self, state: ItemState) {
+        self.publish_state(state);
+    }
+
+    fn notify_outbid(&self, state: &ItemState, outbid: Option<i64>) {
+        if let Some(user) = outbid {
+            if let Some(conns) = self.users.get(&user) {
+                let message = outbid_message(state);
+                for conn in conns.iter() {
+                    conn.push(message.clone());
+                }
+            }
+        }
+    }
+
+    fn publish_state(&self, state: ItemState) {
         // The committed state is recorded before anyone is told: a client subscribing in
         // between then gets this state in its snapshot instead of missing it.
         self.latest.insert(state.item, state.clone());
@@ -265,20 +305,6 @@ impl Hub {
                 let price = price.get_or_insert_with(|| state.price_message());
                 for conn in subs.iter() {
                     conn.push_price(state.item, price.clone());
-                }
-            }
-        }
-        if extended {
-            self.publish(
-                Topic::Item(state.item),
-                closing_message(state.item, state.closes_at, false),
-            );
-        }
-        if let Some(user) = outbid {
-            if let Some(conns) = self.users.get(&user) {
-                let message = outbid_message(&state);
-                for conn in conns.iter() {
-                    conn.push(message.clone());
                 }
             }
         }
@@ -321,6 +347,52 @@ mod tests {
         assert_eq!(texts, ["ack", "p1-new", "p2"]);
         assert!(!drained.overflowed);
         assert!(conn.drain().messages.is_empty());
+    }
+
+    fn state(seq: u64, closes_in_hours: i64) -> ItemState {
+        ItemState {
+            item: ItemId(1),
+            auction: AuctionId(1),
+            price: None,
+            next_minimum: crate::domain::Cents(5_00),
+            opening: crate::domain::Cents(5_00),
+            bid_count: seq,
+            seq,
+            leader_paddle: None,
+            closes_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(closes_in_hours),
+        }
+    }
+
+    #[test]
+    fn a_late_fan_out_never_steps_back_over_a_reloaded_book() {
+        let hub = Hub::default();
+        let conn = hub.connect(Some(7));
+        hub.set_item_state(state(1, 1));
+        hub.subscribe(&conn, Topic::Item(ItemId(1)));
+        // Seq 2 committed; before the journal's fan-out publishes it, a calendar change
+        // reloads the book, which reads seq 2 and the new close.
+        hub.publish_reloaded(state(2, 3));
+        hub.publish_committed(state(2, 1), Some(7), false);
+        assert_eq!(hub.item_state(ItemId(1)), Some(state(2, 3)));
+        let sent: Vec<String> = conn
+            .drain()
+            .messages
+            .iter()
+            .map(|m| m.as_str().to_string())
+            .collect();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(
+            sent[0].contains(r#""type":"outbid""#),
+            "still news: {sent:?}"
+        );
+        assert!(sent[1].contains(r#""type":"price""#), "{sent:?}");
+        assert!(
+            sent[1].contains("1970-01-01T03:00:00"),
+            "the reloaded close: {sent:?}"
+        );
+        // A newer commit is published as usual.
+        hub.publish_committed(state(3, 3), None, false);
+        assert_eq!(hub.item_state(ItemId(1)).map(|s| s.seq), Some(3));
     }
 
     #[test]
