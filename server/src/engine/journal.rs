@@ -187,7 +187,16 @@ impl Journal {
         let mut c = match kept {
             Some(c) => c,
             None => {
-                let options = self.db.connect_options();
+                // The journal runs one statement, thousands of times a second: plan it
+                // once. With Postgres's default, its parameters (arrays) keep it on custom
+                // plans, planned anew at every commit, which cost more CPU than a small
+                // batch's rows.
+                let options = self
+                    .db
+                    .connect_options()
+                    .as_ref()
+                    .clone()
+                    .options([("plan_cache_mode", "force_generic_plan")]);
                 let conn = match tokio::time::timeout(
                     CONNECT_TIMEOUT,
                     PgConnection::connect_with(&options),
