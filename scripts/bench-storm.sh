@@ -8,7 +8,8 @@
 #   BIDDERS=500 ITEMS=1000 GEN_THREADS=1 scripts/bench-storm.sh
 #
 # Every run's post-run check must pass (no lost, duplicated or mis-priced bid); the script
-# stops at the first that fails. Reports land in $OUT (default target/bench-storm/).
+# stops at the first that fails. Reports land in $OUT (default target/bench-storm/), with the
+# server's /metrics after each run (metrics-after-RATE.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,9 @@ for RATE in $RATES; do
     kill "$WATCH_PID" 2>/dev/null || true
     wait "$WATCH_PID" 2>/dev/null || true
     server_after=$(ticks_of_pid "$SERVER_PID")
+    # The server's counters after the run (the journal's commit times and batch sizes among
+    # them), cumulative since the server started.
+    curl -fsS "$BASE_URL/metrics" >"$OUT/metrics-after-$RATE.txt" 2>/dev/null || true
     pg_after=$(cat "$WORK/pg_ticks" 2>/dev/null || echo "$pg_before")
     python3 - "$OUT/storm-$RATE.json" "$RATE" "$status" \
         "$(( server_after - server_before ))" "$lt_ticks" "$(( pg_after - pg_before ))" "$TICKS" <<'EOF'

@@ -99,6 +99,9 @@ pub struct Settings {
     pub drain: Duration,
     /// Send a fresh idempotency key with every bid, as the web client does.
     pub keys: bool,
+    /// The series that records each bid's send lag (from its intended time to its write):
+    /// the generator's own lateness, which the ack latency includes.
+    pub lag_series: Option<usize>,
 }
 
 /// Runs one bidder connection until `jobs` closes and every answer is in (or `drain` has
@@ -111,7 +114,12 @@ pub async fn run(
     series: usize,
     settings: Settings,
 ) -> Vec<SentBid> {
-    let Settings { acks, drain, keys } = settings;
+    let Settings {
+        acks,
+        drain,
+        keys,
+        lag_series,
+    } = settings;
     // Keys must not repeat across connections or runs against the same database.
     let nonce: u64 = rand::random();
     let mut pending: HashMap<u64, Pending> = HashMap::new();
@@ -156,6 +164,14 @@ pub async fn run(
                     if socket.send(Message::Text(frame.into())).await.is_err() {
                         fail(&mut pending, &mut sent, "disconnected");
                         break;
+                    }
+                    if let Some(lag) = lag_series {
+                        let _ = samples.send(Sample {
+                            series: lag,
+                            intended: job.intended,
+                            latency: job.intended.elapsed(),
+                            outcome: Outcome::Ok,
+                        });
                     }
                 }
                 None => {

@@ -53,11 +53,14 @@ pub fn collector(
         while let Some(s) = rx.recv().await {
             let warming_up = s.intended < measure_from;
             let second = s.intended.saturating_duration_since(measure_from).as_secs();
-            match &s.outcome {
-                Outcome::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
-                Outcome::Refused(_) => live.refused.fetch_add(1, Ordering::Relaxed),
-                Outcome::Error(_) => live.errors.fetch_add(1, Ordering::Relaxed),
-            };
+            // The progress bar counts the headline series (the first) only.
+            if s.series == 0 {
+                match &s.outcome {
+                    Outcome::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Refused(_) => live.refused.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Error(_) => live.errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
             if warming_up {
                 continue;
             }

@@ -47,6 +47,7 @@ pub async fn run(ctx: &Ctx, args: &HotItemArgs) -> Result<Report> {
             acks: None,
             drain: Duration::from_secs(30),
             keys: !ctx.common.no_idempotency_keys,
+            lag_series: None,
         },
     );
     let bar = run::progress(rounds as u64, ctx.common.quiet);

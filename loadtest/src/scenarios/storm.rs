@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use auuction::domain::Cents;
+use auuction::domain::{Cents, ItemId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::{params, Ctx};
 use crate::bidder::{self, Job};
 use crate::cli::StormArgs;
 use crate::report::{Report, Series};
-use crate::run::{self, Live, Sample};
+use crate::run::{self, Live, Sample, Samples};
 use crate::setup::INCREMENT;
 use crate::stats::Outcome;
 use crate::zipf::Zipf;
@@ -26,6 +26,71 @@ use crate::zipf::Zipf;
 /// Jobs queued per bidder connection before the dispatcher counts a backlog error: at a
 /// sane rate a connection holds a handful; thousands mean the generator cannot keep up.
 const JOB_QUEUE: usize = 1024;
+/// The report's series: the headline first.
+const BID_ACK: usize = 0;
+const SEND_LAG: usize = 1;
+/// Schedules with bids at least this far apart are paced by a thread (see `run`): below
+/// about 5,000 bids/s.
+const PACE_ON_A_THREAD_FROM: Duration = Duration::from_micros(200);
+
+/// The open-loop schedule: bid `i` is due at `start + i * interval`, on an item drawn from
+/// the Zipf popularity, from a bidder connection drawn at random.
+struct Schedule {
+    start: Instant,
+    interval: Duration,
+    rate: f64,
+    total: u64,
+    next: u64,
+    rng: StdRng,
+    zipf: Zipf,
+    next_amount: Vec<AtomicI64>,
+    items: Vec<ItemId>,
+    proxy_share: f64,
+    senders: Vec<tokio::sync::mpsc::Sender<Job>>,
+    samples: Samples,
+}
+
+impl Schedule {
+    /// Hands every bid due by now to its connection. Returns when the next one is due, or
+    /// None when the schedule is done.
+    fn send_due(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let due = if now < self.start {
+            0
+        } else {
+            ((now - self.start).as_secs_f64() * self.rate) as u64 + 1
+        };
+        while self.next < due.min(self.total) {
+            let intended = self.start + self.interval.mul_f64(self.next as f64);
+            let rank = self.zipf.sample(&mut self.rng);
+            let step = INCREMENT.0 * 2;
+            let amount = self.next_amount[rank].fetch_add(step, Ordering::Relaxed);
+            let max_proxy =
+                (self.rng.gen::<f64>() < self.proxy_share).then(|| Cents(amount + step * 10));
+            if let Some(max) = max_proxy {
+                // The next bids must clear the proxy's maximum to be worth sending at all.
+                self.next_amount[rank].fetch_max(max.0 + step, Ordering::Relaxed);
+            }
+            let job = Job {
+                intended,
+                item: self.items[rank],
+                amount: Cents(amount),
+                max_proxy,
+            };
+            let who = self.rng.gen_range(0..self.senders.len());
+            if self.senders[who].try_send(job).is_err() {
+                let _ = self.samples.send(Sample {
+                    series: BID_ACK,
+                    intended,
+                    latency: Duration::ZERO,
+                    outcome: Outcome::Error("generator_backlog".into()),
+                });
+            }
+            self.next += 1;
+        }
+        (self.next < self.total).then(|| self.start + self.interval.mul_f64(self.next as f64))
+    }
+}
 
 pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     let bidders_n = args.bidders.max(1);
@@ -67,7 +132,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     world.retime_close(close).await?;
     let start = Instant::now() + Duration::from_millis(200);
     let warmup = Duration::from_secs(args.warmup.min(args.duration.saturating_sub(1)));
-    let (samples, collector) = run::collector(1, start + warmup, live.clone());
+    let (samples, collector) = run::collector(2, start + warmup, live.clone());
     let bidder::Started {
         senders,
         tasks,
@@ -81,6 +146,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
             acks: None,
             drain: Duration::from_secs(10),
             keys: !ctx.common.no_idempotency_keys,
+            lag_series: Some(SEND_LAG),
         },
     );
     if senders.is_empty() {
@@ -97,45 +163,43 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     let ticker = run::tick_progress(bar.clone(), live.clone(), start);
     let total = (args.rate * duration.as_secs_f64()).round() as u64;
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let mut rng = StdRng::from_entropy();
-    tokio::time::sleep_until(start.into()).await;
-    let mut i: u64 = 0;
-    while i < total {
-        // Everything due by now goes out; the schedule, not the loop, sets the intended times.
-        let due = ((start.elapsed().as_secs_f64() * args.rate) as u64 + 1).min(total);
-        while i < due {
-            let intended = start + interval.mul_f64(i as f64);
-            let rank = zipf.sample(&mut rng);
-            let step = INCREMENT.0 * 2;
-            let amount = next_amount[rank].fetch_add(step, Ordering::Relaxed);
-            let max_proxy =
-                (rng.gen::<f64>() < args.proxy_share).then(|| Cents(amount + step * 10));
-            let job = Job {
-                intended,
-                item: world.items[rank].id,
-                amount: Cents(amount),
-                max_proxy,
-            };
-            if let Some(max) = max_proxy {
-                // The next bids must clear the proxy's maximum to be worth sending at all.
-                next_amount[rank].fetch_max(max.0 + step, Ordering::Relaxed);
+    let mut schedule = Schedule {
+        start,
+        interval,
+        rate: args.rate,
+        total,
+        next: 0,
+        rng: StdRng::from_entropy(),
+        zipf,
+        next_amount,
+        items: world.items.iter().map(|i| i.id).collect(),
+        proxy_share: args.proxy_share,
+        senders,
+        samples: samples.clone(),
+    };
+    if interval >= PACE_ON_A_THREAD_FROM {
+        // A thread of its own sleeps until each bid is due: the runtime's timer has a 1 ms
+        // grain, and at a few thousand bids/s a bid due between two ticks would leave up to
+        // a millisecond late, counted in its ack latency. At higher rates the thread's
+        // wake-ups of the bidder tasks (from outside the runtime) cost more than the grain.
+        let paced = std::thread::spawn(move || {
+            while let Some(due) = schedule.send_due() {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
-            let who = rng.gen_range(0..senders.len());
-            if senders[who].try_send(job).is_err() {
-                let _ = samples.send(Sample {
-                    series: 0,
-                    intended,
-                    latency: Duration::ZERO,
-                    outcome: Outcome::Error("generator_backlog".into()),
-                });
-            }
-            i += 1;
+        });
+        tokio::task::spawn_blocking(move || paced.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the storm's dispatcher thread panicked"))?;
+    } else {
+        tokio::time::sleep_until(start.into()).await;
+        while schedule.send_due().is_some() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        // With its senders: the bidder tasks learn that the schedule is over.
+        drop(schedule);
     }
     // The scheduled span after the warm-up; the sends are over, the answers may still come.
     let measured = (duration - warmup).as_secs_f64();
-    drop(senders);
     let mut sent = Vec::new();
     let mut disconnects = 0u64;
     for t in tasks {
@@ -149,10 +213,19 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     ticker.abort();
     let stats = collector.await?;
     report.seconds = measured;
-    if let Some(s) = stats.first() {
+    if let Some(s) = stats.get(BID_ACK) {
         report.series.push(Series::from_stats(
             "bid ack",
             "from a bid's intended send time to its bid_result (durable: committed before the ack)",
+            s,
+            measured,
+        ));
+    }
+    if let Some(s) = stats.get(SEND_LAG) {
+        report.series.push(Series::from_stats(
+            "send lag",
+            "from a bid's intended send time to its write on the socket: the generator's own \
+             lateness, included in the ack latency (if it is large, the generator is the limit)",
             s,
             measured,
         ));

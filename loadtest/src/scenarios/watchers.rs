@@ -131,6 +131,7 @@ pub async fn run(ctx: &Ctx, args: &WatchersArgs) -> Result<Report> {
             acks: Some(acks.clone()),
             drain: Duration::from_secs(10),
             keys: !ctx.common.no_idempotency_keys,
+            lag_series: None,
         },
     );
     connect_errors += started.connect_errors;
