@@ -434,6 +434,18 @@ async fn recheck_verified(state: &AppState, who: &Who) {
 mod tests {
     use super::*;
 
+    /// A signed-out bidder whose bid task is `task`, holding one job.
+    fn bidder_with_task(jobs: mpsc::Sender<Job>, task: tokio::task::JoinHandle<()>) -> Bidder {
+        Bidder {
+            who: None,
+            worker: Some(Worker {
+                jobs,
+                busy: Arc::new(AtomicUsize::new(1)),
+                task,
+            }),
+        }
+    }
+
     #[tokio::test]
     async fn a_bid_task_that_panicked_is_replaced_not_left_busy() {
         let (jobs, _queue) = mpsc::channel::<Job>(1);
@@ -441,15 +453,8 @@ mod tests {
         while !task.is_finished() {
             tokio::task::yield_now().await;
         }
-        let mut bidder = Bidder {
-            who: None,
-            worker: Some(Worker {
-                jobs,
-                // It held a job when it died.
-                busy: Arc::new(AtomicUsize::new(1)),
-                task,
-            }),
-        };
+        // It held a job when it died.
+        let mut bidder = bidder_with_task(jobs, task);
         assert!(
             !bidder.worker_busy(),
             "later bids go straight to the engine again"
@@ -464,14 +469,7 @@ mod tests {
     async fn a_live_bid_task_with_jobs_is_busy() {
         let (jobs, mut queue) = mpsc::channel::<Job>(1);
         let task = tokio::spawn(async move { while queue.recv().await.is_some() {} });
-        let mut bidder = Bidder {
-            who: None,
-            worker: Some(Worker {
-                jobs,
-                busy: Arc::new(AtomicUsize::new(1)),
-                task,
-            }),
-        };
+        let mut bidder = bidder_with_task(jobs, task);
         assert!(
             bidder.worker_busy(),
             "later bids must follow the waiting one"
