@@ -38,7 +38,6 @@ const PACE_ON_A_THREAD_FROM: Duration = Duration::from_micros(200);
 struct Schedule {
     start: Instant,
     interval: Duration,
-    rate: f64,
     total: u64,
     next: u64,
     rng: StdRng,
@@ -51,17 +50,20 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// Hands every bid due by now to its connection. Returns when the next one is due, or
-    /// None when the schedule is done.
-    fn send_due(&mut self) -> Option<Instant> {
-        let now = Instant::now();
+    /// Hands every bid due by `now` to its connection. Returns when the next one is due,
+    /// or None when the schedule is done.
+    fn send_due(&mut self, now: Instant) -> Option<Instant> {
+        // Whole nanoseconds for both "is it due" and "when is the next", so the two agree:
+        // a thread told to wake at a time must find that bid due when it wakes.
+        let step_ns = self.interval.as_nanos().max(1);
+        let at = |n: u64| self.start + Duration::from_nanos((step_ns * n as u128) as u64);
         let due = if now < self.start {
             0
         } else {
-            ((now - self.start).as_secs_f64() * self.rate) as u64 + 1
+            ((now - self.start).as_nanos() / step_ns) as u64 + 1
         };
         while self.next < due.min(self.total) {
-            let intended = self.start + self.interval.mul_f64(self.next as f64);
+            let intended = at(self.next);
             let rank = self.zipf.sample(&mut self.rng);
             let step = INCREMENT.0 * 2;
             let amount = self.next_amount[rank].fetch_add(step, Ordering::Relaxed);
@@ -88,7 +90,7 @@ impl Schedule {
             }
             self.next += 1;
         }
-        (self.next < self.total).then(|| self.start + self.interval.mul_f64(self.next as f64))
+        (self.next < self.total).then(|| at(self.next))
     }
 }
 
@@ -166,7 +168,6 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     let mut schedule = Schedule {
         start,
         interval,
-        rate: args.rate,
         total,
         next: 0,
         rng: StdRng::from_entropy(),
@@ -183,7 +184,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
         // a millisecond late, counted in its ack latency. At higher rates the thread's
         // wake-ups of the bidder tasks (from outside the runtime) cost more than the grain.
         let paced = std::thread::spawn(move || {
-            while let Some(due) = schedule.send_due() {
+            while let Some(due) = schedule.send_due(Instant::now()) {
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
         });
@@ -192,7 +193,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
             .map_err(|_| anyhow::anyhow!("the storm's dispatcher thread panicked"))?;
     } else {
         tokio::time::sleep_until(start.into()).await;
-        while schedule.send_due().is_some() {
+        while schedule.send_due(Instant::now()).is_some() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         // With its senders: the bidder tasks learn that the schedule is over.
@@ -247,4 +248,65 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     report.check = Some(check);
     report.judge();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(rate: f64, total: u64) -> (Schedule, tokio::sync::mpsc::Receiver<Job>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(total as usize + 1);
+        let (samples, _) = tokio::sync::mpsc::unbounded_channel();
+        let schedule = Schedule {
+            start: Instant::now(),
+            interval: Duration::from_secs_f64(1.0 / rate),
+            total,
+            next: 0,
+            rng: StdRng::seed_from_u64(7),
+            zipf: Zipf::new(3, 1.0),
+            next_amount: (0..3).map(|_| AtomicI64::new(5_00)).collect(),
+            items: vec![ItemId(1), ItemId(2), ItemId(3)],
+            proxy_share: 0.1,
+            senders: vec![tx],
+            samples,
+        };
+        (schedule, rx)
+    }
+
+    /// Woken when it said the next bid is due, the schedule always finds that bid due (no
+    /// spinning on a wake-up that comes a fraction of a nanosecond early), sends every bid
+    /// once, each at its intended time, and ends.
+    #[test]
+    fn every_wake_up_sends_and_every_bid_goes_once() {
+        // 3,000/s: an interval that is not a whole number of nanoseconds.
+        let (mut schedule, mut rx) = schedule(3000.0, 900);
+        let mut now = schedule.start;
+        let mut wake_ups = 1;
+        while let Some(next) = schedule.send_due(now) {
+            assert!(next > now, "the next bid is in the future");
+            now = next;
+            wake_ups += 1;
+        }
+        assert_eq!(wake_ups, 900, "one wake-up per bid, none wasted");
+        let mut intended = Vec::new();
+        while let Ok(job) = rx.try_recv() {
+            intended.push(job.intended);
+        }
+        assert_eq!(intended.len(), 900);
+        assert!(intended.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(intended[0], schedule.start);
+    }
+
+    #[test]
+    fn a_late_wake_up_sends_everything_due_at_once() {
+        let (mut schedule, mut rx) = schedule(1000.0, 100);
+        let later = schedule.start + Duration::from_micros(9_500);
+        let next = schedule.send_due(later).unwrap();
+        assert_eq!(next, schedule.start + Duration::from_millis(10));
+        let mut sent = 0;
+        while rx.try_recv().is_ok() {
+            sent += 1;
+        }
+        assert_eq!(sent, 10, "bids 0 to 9 were due by 9.5 ms");
+    }
 }

@@ -259,16 +259,8 @@ impl Hub {
         // the meantime (a calendar change) has already published this seq or a later one,
         // read after the commit: that state is newer, and the price and closing time must
         // not step back to this one. The outbid notice is still news to its bidder.
-        let superseded = self
-            .latest
-            .get(&state.item)
-            .is_some_and(|latest| latest.seq >= state.seq);
-        if superseded {
-            self.notify_outbid(&state, outbid);
-            return;
-        }
-        self.publish_state(state.clone());
-        if extended {
+        let newer = self.publish_state_if(state.clone(), |latest| latest.seq < state.seq);
+        if newer && extended {
             self.publish(
                 Topic::Item(state.item),
                 closing_message(state.item, state.closes_at, false),
@@ -280,7 +272,7 @@ impl Hub {
     /// A book reloaded from Postgres (after a calendar change or a failed write): its state
     /// is what is committed now, so it replaces whatever was published, even at the same seq.
     pub fn publish_reloaded(&self, state: ItemState) {
-        self.publish_state(state);
+        self.publish_state_if(state, |_| true);
     }
 
     fn notify_outbid(&self, state: &ItemState, outbid: Option<i64>) {
@@ -294,10 +286,29 @@ impl Hub {
         }
     }
 
-    fn publish_state(&self, state: ItemState) {
+    /// Records the item's state and sends its price, unless `replaces` says the recorded one
+    /// is newer. Returns whether it did. The check, the record and the sends happen under
+    /// the item's entry lock, so of two publishers racing (the fan-out and a reload) the
+    /// last price sent is always the recorded one.
+    fn publish_state_if(
+        &self,
+        state: ItemState,
+        replaces: impl FnOnce(&ItemState) -> bool,
+    ) -> bool {
+        use dashmap::mapref::entry::Entry;
         // The committed state is recorded before anyone is told: a client subscribing in
         // between then gets this state in its snapshot instead of missing it.
-        self.latest.insert(state.item, state.clone());
+        let recorded = match self.latest.entry(state.item) {
+            Entry::Occupied(mut entry) => {
+                if !replaces(entry.get()) {
+                    return false;
+                }
+                entry.insert(state);
+                entry.into_ref()
+            }
+            Entry::Vacant(entry) => entry.insert(state),
+        };
+        let state = recorded.value();
         // Serialised once, and only when someone follows the item or its auction.
         let mut price: Option<Utf8Bytes> = None;
         for topic in [Topic::Item(state.item), Topic::Auction(state.auction)] {
@@ -308,6 +319,7 @@ impl Hub {
                 }
             }
         }
+        true
     }
 
     /// The item closed (its deadline passed with no extension pending).
