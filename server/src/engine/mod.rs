@@ -274,12 +274,20 @@ impl Engine {
         let gates = Arc::new(Gates::default());
         let idempotency = Arc::new(Idempotency::new(db.clone()));
         let started = std::time::Instant::now();
-        // Independent reads: together they take the longer one's time, not the sum (1M bids
-        // with their keys: about 1.2 s and 0.8 s on the development box).
-        let (keys, loaded) = tokio::try_join!(
-            async { Ok::<_, anyhow::Error>(idempotency.load_seen(&db).await?) },
-            async { Ok(recovery::load_all(&db, &gates, shards).await?) },
-        )?;
+        // Independent reads, each in a task of its own so that both streams are drained as
+        // fast as they come (polled together on one task, each would wait while the other
+        // is being processed): together they take the longer one's time, not the sum (1M
+        // bids with their keys: about 1.2 s and 0.8 s on the development box).
+        let reading_keys = {
+            let (idempotency, db) = (idempotency.clone(), db.clone());
+            tokio::spawn(async move { idempotency.load_seen(&db).await })
+        };
+        let loading_books = {
+            let (gates, db) = (gates.clone(), db.clone());
+            tokio::spawn(async move { recovery::load_all(&db, &gates, shards).await })
+        };
+        let keys = reading_keys.await??;
+        let loaded = loading_books.await??;
         tracing::info!(
             items = loaded.iter().map(|s| s.len()).sum::<usize>(),
             bids = loaded
