@@ -9,7 +9,7 @@
 #
 # Every run's post-run check must pass (no lost, duplicated or mis-priced bid); the script
 # stops at the first that fails. Reports land in $OUT (default target/bench-storm/), with the
-# server's /metrics after each run (metrics-after-RATE.txt).
+# server's /metrics after each run (metrics-after-storm-RATE.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,16 +59,21 @@ watch_postgres() {
 }
 
 echo "rate  accepted/s  refused/s  p50ms  p99ms  check | cpu-s server  generator  postgres  (run ${DURATION}s, ${BIDDERS} bidders, ${ITEMS} items)"
+declare -A RUNS_AT=()
 for RATE in $RATES; do
+    # A rate given twice keeps both reports: storm-2000, storm-2000-2, ...
+    RUNS_AT[$RATE]=$(( ${RUNS_AT[$RATE]:-0} + 1 ))
+    NAME="storm-$RATE"
+    [ "${RUNS_AT[$RATE]}" -gt 1 ] && NAME="storm-$RATE-${RUNS_AT[$RATE]}"
     server_before=$(ticks_of_pid "$SERVER_PID")
     pg_before=$(ticks_of_postgres)
     watch_postgres &
     WATCH_PID=$!
     start_ns=$(date +%s%N)
     # shellcheck disable=SC2086
-    TOKIO_WORKER_THREADS="$GEN_THREADS" "$BIN/auuction-loadtest" --quiet --json "$OUT/storm-$RATE.json" --html "$OUT/storm-$RATE.html" \
+    TOKIO_WORKER_THREADS="$GEN_THREADS" "$BIN/auuction-loadtest" --quiet --json "$OUT/$NAME.json" --html "$OUT/$NAME.html" \
         storm --bidders "$BIDDERS" --items "$ITEMS" --rate "$RATE" --duration "$DURATION" \
-        --warmup "$WARMUP" $EXTRA_ARGS >"$OUT/storm-$RATE.txt" &
+        --warmup "$WARMUP" $EXTRA_ARGS >"$OUT/$NAME.txt" &
     LT_PID=$!
     lt_ticks=0
     while kill -0 "$LT_PID" 2>/dev/null; do
@@ -83,9 +88,9 @@ for RATE in $RATES; do
     server_after=$(ticks_of_pid "$SERVER_PID")
     # The server's counters after the run (the journal's commit times and batch sizes among
     # them), cumulative since the server started.
-    curl -fsS "$BASE_URL/metrics" >"$OUT/metrics-after-$RATE.txt" 2>/dev/null || true
+    curl -fsS "$BASE_URL/metrics" >"$OUT/metrics-after-$NAME.txt" 2>/dev/null || true
     pg_after=$(cat "$WORK/pg_ticks" 2>/dev/null || echo "$pg_before")
-    python3 - "$OUT/storm-$RATE.json" "$RATE" "$status" \
+    python3 - "$OUT/$NAME.json" "$RATE" "$status" \
         "$(( server_after - server_before ))" "$lt_ticks" "$(( pg_after - pg_before ))" "$TICKS" <<'EOF'
 import json, sys
 path, rate, status, server, gen, pg, hz = sys.argv[1:]
@@ -105,7 +110,7 @@ except Exception as e:
     print(f"{rate:>5}  (no report: {e}; exit {status})")
 EOF
     if [ "$status" = "1" ] || [ "$status" = "3" ]; then
-        echo "storm at $RATE failed (exit $status); see $OUT/storm-$RATE.txt" >&2
+        echo "storm at $RATE failed (exit $status); see $OUT/$NAME.txt" >&2
         exit "$status"
     fi
 done
