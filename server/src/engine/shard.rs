@@ -111,12 +111,10 @@ impl Shard {
     fn install(&mut self, book: LoadedBook) {
         let state = book.state();
         self.closes.push(Reverse((state.closes_at, state.item)));
-        if self.hub.item_state(state.item).as_ref() != Some(&state) {
-            if self.hub.item_state(state.item).is_some() {
-                self.hub.publish_reloaded(state.clone());
-            } else {
-                self.hub.set_item_state(state.clone());
-            }
+        match self.hub.item_state(state.item) {
+            Some(published) if published == state => {}
+            Some(_) => self.hub.publish_reloaded(state),
+            None => self.hub.set_item_state(state),
         }
         self.items.insert(book.item, Slot::Ready(Box::new(book)));
     }
@@ -178,7 +176,7 @@ impl Shard {
             // Let what is in flight commit first, or the reload would drop it from the book.
             self.barrier().await;
             self.check_generation();
-            match self.items.get_mut(&item) {
+            match self.items.remove(&item) {
                 Some(Slot::Ready(_)) => {
                     self.items.insert(item, Slot::NeedsReload);
                     // Reload now, so subscribers see the new closing time without waiting
@@ -186,16 +184,15 @@ impl Shard {
                     let (tx, _) = oneshot::channel();
                     self.route(Command::Touch { item, reply: tx }).await;
                 }
-                Some(Slot::Loading { .. }) => {
-                    // The load in flight may have read the item before the change: load it
-                    // again, keeping the commands that wait. The older load's result no
-                    // longer matches the item's token and is dropped when it comes.
-                    if let Some(Slot::Loading { waiting, .. }) = self.items.remove(&item) {
-                        self.start_load(item, waiting);
-                    }
+                // The load in flight may have read the item before the change: load it
+                // again, keeping the commands that wait. The older load's result no longer
+                // matches the item's token and is dropped when it comes.
+                Some(Slot::Loading { waiting, .. }) => self.start_load(item, waiting),
+                // Not loaded yet: its next command loads the current state anyway.
+                Some(Slot::NeedsReload) => {
+                    self.items.insert(item, Slot::NeedsReload);
                 }
-                // Not loaded: its first command loads the current state anyway.
-                None | Some(Slot::NeedsReload) => {}
+                None => {}
             }
             return;
         }

@@ -353,11 +353,12 @@ enum Job {
 }
 
 impl Bidder {
-    fn worker_busy(&mut self) -> bool {
-        self.drop_dead_worker();
+    /// Whether a live bid task still holds bids that later ones must follow. A task that
+    /// ended holds none (see `drop_dead_worker`).
+    fn worker_busy(&self) -> bool {
         self.worker
             .as_ref()
-            .is_some_and(|w| w.busy.load(Ordering::Acquire) > 0)
+            .is_some_and(|w| !w.task.is_finished() && w.busy.load(Ordering::Acquire) > 0)
     }
 
     /// Forgets a bid task that ended, which only a panic does while the connection is open.
@@ -459,6 +460,8 @@ mod tests {
             !bidder.worker_busy(),
             "later bids go straight to the engine again"
         );
+        // What the next bid that must wait does first (hand_to_worker).
+        bidder.drop_dead_worker();
         assert!(
             bidder.worker.is_none(),
             "the next bid that must wait starts a new task"
@@ -469,7 +472,7 @@ mod tests {
     async fn a_live_bid_task_with_jobs_is_busy() {
         let (jobs, mut queue) = mpsc::channel::<Job>(1);
         let task = tokio::spawn(async move { while queue.recv().await.is_some() {} });
-        let mut bidder = bidder_with_task(jobs, task);
+        let bidder = bidder_with_task(jobs, task);
         assert!(
             bidder.worker_busy(),
             "later bids must follow the waiting one"
