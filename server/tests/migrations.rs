@@ -72,3 +72,101 @@ async fn waiting_outbid_emails_are_folded_on_upgrade(db: PgPool) {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// 0005 moved the checks of `notifications` and `idempotency_keys` into domains and their
+/// user references into a trigger (cheaper per statement); the rules themselves must hold as
+/// before: bad values are refused, and a user with such rows cannot be deleted.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn the_journal_tables_keep_their_rules(db: PgPool) {
+    let mut users = Vec::new();
+    for (email, paddle) in [
+        ("ann@example.org", 7),
+        ("bob@example.org", 8),
+        ("cy@example.org", 9),
+    ] {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (email, name, password_hash, paddle_number)
+             VALUES ($1, 'Someone', 'x', $2) RETURNING id",
+        )
+        .bind(email)
+        .bind(paddle)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        users.push(id);
+    }
+    let (ann, bob, cy) = (users[0], users[1], users[2]);
+    let notice = "INSERT INTO notifications (user_id, channel, type, template_key, status)
+                  VALUES ($1, $2, $3, 'outbid', $4)";
+    let key = "INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)
+               VALUES ($1, $2, $3, '\\x00', 201, '{}')";
+    // Text values are assigned to the domain columns as to text ones.
+    sqlx::query(notice)
+        .bind(ann)
+        .bind("email")
+        .bind("outbid")
+        .bind("scheduled")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query(key)
+        .bind(bob)
+        .bind("bid")
+        .bind("b-1")
+        .execute(&db)
+        .await
+        .unwrap();
+    let long_key = "k".repeat(201);
+    let refused: [(&str, &str, Vec<&str>); 6] = [
+        ("channel", notice, vec!["pigeon", "outbid", "scheduled"]),
+        ("type", notice, vec!["email", "gossip", "scheduled"]),
+        ("status", notice, vec!["email", "outbid", "lost"]),
+        ("scope", key, vec!["refund", "b-2"]),
+        ("empty key", key, vec!["bid", ""]),
+        ("long key", key, vec!["bid", &long_key]),
+    ];
+    for (what, sql, values) in refused {
+        let mut q = sqlx::query(sql).bind(cy);
+        for v in values {
+            q = q.bind(v);
+        }
+        let e = q.execute(&db).await.expect_err(what);
+        let code = e.as_database_error().and_then(|d| d.code()).unwrap();
+        assert_eq!(code, "23514", "{what} is a check violation: {e}");
+    }
+    // What was read back is text, as before.
+    let (channel, status): (String, String) =
+        sqlx::query_as("SELECT channel, status FROM notifications WHERE user_id = $1")
+            .bind(ann)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!((channel.as_str(), status.as_str()), ("email", "scheduled"));
+    let stored: String = sqlx::query_scalar("SELECT key FROM idempotency_keys WHERE user_id = $1")
+        .bind(bob)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(stored, "b-1");
+
+    for (who, id, kept) in [
+        ("ann", ann, "notifications"),
+        ("bob", bob, "idempotency keys"),
+    ] {
+        // (An id cannot be renumbered at all: it is an identity column.)
+        let e = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&db)
+            .await
+            .expect_err(who);
+        let d = e.as_database_error().unwrap();
+        assert_eq!(d.code().unwrap(), "23503", "{who}: {e}");
+        assert!(d.message().contains(kept), "{who}: {e}");
+    }
+    // A user without such rows can still be deleted.
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(cy)
+        .execute(&db)
+        .await
+        .unwrap();
+}

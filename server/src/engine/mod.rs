@@ -27,10 +27,14 @@ pub mod messages;
 pub mod recovery;
 pub mod shard;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::histogram::Histogram;
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -108,6 +112,10 @@ pub enum ReplyTo {
     Socket {
         conn: Arc<Conn>,
         reference: Option<Box<str>>,
+        /// When the frame was read, and where the time to its answer is counted: the
+        /// server's own share of the bidder's wait (queueing and the commit included).
+        received: Instant,
+        answer_seconds: Histogram,
     },
 }
 
@@ -164,13 +172,19 @@ impl Responder {
             Some(ReplyTo::Caller(tx)) => {
                 let _ = tx.send(reply);
             }
-            Some(ReplyTo::Socket { conn, reference }) => {
+            Some(ReplyTo::Socket {
+                conn,
+                reference,
+                received,
+                answer_seconds,
+            }) => {
                 conn.push(crate::ws::protocol::bid_result(
                     reference.as_deref(),
                     reply.status.as_u16(),
                     &reply.body,
                 ));
                 conn.bid_answered();
+                answer_seconds.observe(received.elapsed().as_secs_f64());
             }
             None => {}
         }

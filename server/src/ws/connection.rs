@@ -9,7 +9,7 @@
 //! re-read) goes to a second, per-connection task; while that task holds bids, later bids
 //! follow them through it, so a bidder's bids reach the engine in the order they were sent.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::{
@@ -240,6 +240,7 @@ fn too_many_bids() -> BidReply {
 /// Takes one bid frame: answered at once when it cannot run, handed to its shard when it
 /// can, given to the connection's bid task when it must wait.
 fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame) {
+    let received = Instant::now();
     let reference = frame.reference.as_deref().map(Box::from);
     if !conn.bid_started(MAX_PENDING_BIDS) {
         let reply = too_many_bids();
@@ -253,6 +254,8 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
     let responder = Responder::new(ReplyTo::Socket {
         conn: conn.clone(),
         reference,
+        received,
+        answer_seconds: state.metrics.bid_answer_seconds.clone(),
     });
     let Some(who) = bidder.who.clone() else {
         let e = ApiError::unauthenticated();
