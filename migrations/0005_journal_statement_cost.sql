@@ -7,6 +7,12 @@
 -- per row (see docs/ARCHITECTURE.md, "What a bid costs Postgres"). Two causes, fixed here
 -- for the two tables every bid writes besides `bids`:
 
+-- Changing a column to a domain with a check rewrites the table (every row is checked) under
+-- an exclusive lock, at the server's start. `idempotency_keys` grows by a row per keyed bid
+-- and is never emptied: however long that takes, the pool's statement timeout must not cut
+-- it off half-way (the migration would fail and the server not start).
+SET LOCAL statement_timeout = 0;
+
 -- 1. CHECK constraints are re-read from the catalog's text form (parsed) by every statement
 --    that inserts into their table: about 50 µs for the three IN lists of `notifications`
 --    and 30 µs for the two of `idempotency_keys`. A domain's check is cached per session.
@@ -23,7 +29,8 @@ CREATE DOMAIN idempotency_scope AS TEXT
 CREATE DOMAIN idempotency_key AS TEXT
     CHECK (length(VALUE) BETWEEN 1 AND 200);
 
--- The partial indexes name the columns whose type changes; they are rebuilt after it.
+-- The partial indexes name the columns whose type changes: built again after it, with
+-- their predicates written against the new columns.
 DROP INDEX notifications_waiting_outbid_idx;
 DROP INDEX notifications_due_idx;
 
@@ -49,7 +56,9 @@ CREATE INDEX notifications_due_idx ON notifications (scheduled_for) WHERE status
 -- 2. A foreign key runs a query and locks the user's row for every inserted row. As for
 --    `bids` in 0004, the journal only writes rows for signed-in users, so an insert never
 --    names a missing user; what the keys still guarded was deleting (or renumbering) a user
---    who has such rows, and the users trigger now refuses that, as the keys did.
+--    who has such rows, and the users trigger now refuses that, as the keys did. (Unlike a
+--    key, the trigger does not lock the user's row against a journal insert in flight; as in
+--    0004 that race needs a user deleted while bidding, and nothing deletes users today.)
 ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_user_id_fkey;
 ALTER TABLE notifications DROP CONSTRAINT notifications_user_id_fkey;
 

@@ -58,6 +58,11 @@ watch_postgres() {
     done
 }
 
+# Journal commits so far: the first one after a run's setup is its first bid.
+commits() {
+    curl -fsS "$BASE_URL/metrics" 2>/dev/null | awk '/^auuction_journal_commit_seconds_count /{print $2}'
+}
+
 echo "rate  accepted/s  refused/s  p50ms  p99ms  check | server p99ms | cpu-s server  generator  postgres  (run ${DURATION}s, ${BIDDERS} bidders, ${ITEMS} items)"
 declare -A RUNS_AT=()
 for RATE in $RATES; do
@@ -66,7 +71,8 @@ for RATE in $RATES; do
     NAME="storm-$RATE"
     [ "${RUNS_AT[$RATE]}" -gt 1 ] && NAME="storm-$RATE-${RUNS_AT[$RATE]}"
     server_before=$(ticks_of_pid "$SERVER_PID")
-    curl -fsS "$BASE_URL/metrics" >"$WORK/metrics-before" 2>/dev/null || true
+    rm -f "$WORK/metrics-before"
+    commits_before=$(commits)
     pg_before=$(ticks_of_postgres)
     watch_postgres &
     WATCH_PID=$!
@@ -77,10 +83,20 @@ for RATE in $RATES; do
         --warmup "$WARMUP" $EXTRA_ARGS >"$OUT/$NAME.txt" &
     LT_PID=$!
     lt_ticks=0
+    storm_began=""
     while kill -0 "$LT_PID" 2>/dev/null; do
         t=$(ticks_of_pid "$LT_PID")
         [ "$t" -gt "$lt_ticks" ] && lt_ticks=$t
-        sleep 0.5
+        # The server's own latency is counted from the end of the warm-up, as the
+        # generator's is: the first commit after the setup marks the storm's start.
+        if [ -z "$storm_began" ] && [ "$(commits)" != "$commits_before" ]; then
+            storm_began=$(date +%s%N)
+        fi
+        if [ -n "$storm_began" ] && [ ! -s "$WORK/metrics-before" ] \
+            && [ $(( $(date +%s%N) - storm_began )) -ge $(( WARMUP * 1000000000 )) ]; then
+            curl -fsS "$BASE_URL/metrics" >"$WORK/metrics-before" 2>/dev/null || true
+        fi
+        sleep 0.25
     done
     status=0
     wait "$LT_PID" || status=$?
@@ -111,9 +127,12 @@ def answer_buckets(file):
     return out
 
 def server_p99():
-    """The server's own p99 over this run (the histogram's difference), as the bucket bound
-    it falls under: '<= 5' means 99% of the answers were queued within 5 ms of the frame."""
+    """The server's own p99 after the warm-up (the histogram's difference), as the bucket
+    bound it falls under: '<= 5' means 99% of the answers were queued within 5 ms of the
+    frame. '-' when the counters before could not be read."""
     a, b = answer_buckets(after), answer_buckets(before)
+    if not b:
+        return "-"
     counts = sorted(((float("inf") if le == "+Inf" else float(le), n - b.get(le, 0.0))
                      for le, n in a.items()))
     if not counts or counts[-1][1] <= 0:

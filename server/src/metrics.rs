@@ -29,8 +29,9 @@ pub struct Metrics {
     pub resident_memory: Gauge<f64, AtomicU64>,
     pub emails_sent: Counter,
     pub journal: JournalMetrics,
-    /// From a WebSocket bid frame read to its answer queued for the socket: the server's
-    /// whole share of a bidder's wait, the journal's queue and commit included.
+    /// From a WebSocket bid frame read to its answer queued for the socket, for every answer
+    /// (refusals too): the server's share of a bidder's wait, the shard's and journal's
+    /// queues and the commit included, the frame's decoding and the socket write not.
     pub bid_answer_seconds: Histogram,
 }
 

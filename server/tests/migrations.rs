@@ -74,10 +74,13 @@ async fn waiting_outbid_emails_are_folded_on_upgrade(db: PgPool) {
 }
 
 /// 0005 moved the checks of `notifications` and `idempotency_keys` into domains and their
-/// user references into a trigger (cheaper per statement); the rules themselves must hold as
-/// before: bad values are refused, and a user with such rows cannot be deleted.
-#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
-async fn the_journal_tables_keep_their_rules(db: PgPool) {
+/// user references into a trigger (cheaper per statement, so per journal commit). Upgraded
+/// with rows in both tables, the rows stay and the rules hold as before: bad values are
+/// refused, and a user with such rows cannot be deleted or renumbered.
+#[sqlx::test(migrations = false)]
+async fn the_journal_tables_keep_their_rules_across_0005(db: PgPool) {
+    let (before, dir) = migrations_up_to("0004_bid_journal_cost.sql").await;
+    before.run(&db).await.unwrap();
     let mut users = Vec::new();
     for (email, paddle) in [
         ("ann@example.org", 7),
@@ -100,7 +103,7 @@ async fn the_journal_tables_keep_their_rules(db: PgPool) {
                   VALUES ($1, $2, $3, 'outbid', $4)";
     let key = "INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)
                VALUES ($1, $2, $3, '\\x00', 201, '{}')";
-    // Text values are assigned to the domain columns as to text ones.
+    // Rows written before the upgrade.
     sqlx::query(notice)
         .bind(ann)
         .bind("email")
@@ -113,6 +116,63 @@ async fn the_journal_tables_keep_their_rules(db: PgPool) {
         .bind(bob)
         .bind("bid")
         .bind("b-1")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    auuction::store::MIGRATOR.run(&db).await.unwrap();
+
+    // The cheaper shape is what 0005 is for: no CHECK nor foreign key left on either table
+    // (a CHECK is parsed again by every insert), their rules held by domains instead.
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint
+          WHERE conrelid IN ('notifications'::regclass, 'idempotency_keys'::regclass)
+            AND contype IN ('c', 'f')",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(left.is_empty(), "constraints left: {left:?}");
+    let domains: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%s.%s', c.relname, a.attname) FROM pg_attribute a
+           JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+          WHERE c.relname IN ('notifications', 'idempotency_keys') AND t.typtype = 'd'
+          ORDER BY 1",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        domains,
+        [
+            "idempotency_keys.key",
+            "idempotency_keys.scope",
+            "notifications.channel",
+            "notifications.status",
+            "notifications.type"
+        ]
+    );
+
+    // The rows stayed, and read back as text, as before.
+    let (channel, status): (String, String) =
+        sqlx::query_as("SELECT channel, status FROM notifications WHERE user_id = $1")
+            .bind(ann)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!((channel.as_str(), status.as_str()), ("email", "scheduled"));
+    let stored: String = sqlx::query_scalar("SELECT key FROM idempotency_keys WHERE user_id = $1")
+        .bind(bob)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(stored, "b-1");
+
+    // Text values are assigned to the domain columns as to text ones; bad ones are refused.
+    sqlx::query(key)
+        .bind(bob)
+        .bind("purchase")
+        .bind("p-1")
         .execute(&db)
         .await
         .unwrap();
@@ -134,34 +194,21 @@ async fn the_journal_tables_keep_their_rules(db: PgPool) {
         let code = e.as_database_error().and_then(|d| d.code()).unwrap();
         assert_eq!(code, "23514", "{what} is a check violation: {e}");
     }
-    // What was read back is text, as before.
-    let (channel, status): (String, String) =
-        sqlx::query_as("SELECT channel, status FROM notifications WHERE user_id = $1")
-            .bind(ann)
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert_eq!((channel.as_str(), status.as_str()), ("email", "scheduled"));
-    let stored: String = sqlx::query_scalar("SELECT key FROM idempotency_keys WHERE user_id = $1")
-        .bind(bob)
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(stored, "b-1");
 
     for (who, id, kept) in [
         ("ann", ann, "notifications"),
         ("bob", bob, "idempotency keys"),
     ] {
-        // (An id cannot be renumbered at all: it is an identity column.)
-        let e = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&db)
-            .await
-            .expect_err(who);
-        let d = e.as_database_error().unwrap();
-        assert_eq!(d.code().unwrap(), "23503", "{who}: {e}");
-        assert!(d.message().contains(kept), "{who}: {e}");
+        for sql in [
+            "DELETE FROM users WHERE id = $1",
+            // An identity column can still be renumbered this way.
+            "UPDATE users SET id = DEFAULT WHERE id = $1",
+        ] {
+            let e = sqlx::query(sql).bind(id).execute(&db).await.expect_err(who);
+            let d = e.as_database_error().unwrap();
+            assert_eq!(d.code().unwrap(), "23503", "{who}, {sql}: {e}");
+            assert!(d.message().contains(kept), "{who}: {e}");
+        }
     }
     // A user without such rows can still be deleted.
     sqlx::query("DELETE FROM users WHERE id = $1")
@@ -169,4 +216,5 @@ async fn the_journal_tables_keep_their_rules(db: PgPool) {
         .execute(&db)
         .await
         .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
 }

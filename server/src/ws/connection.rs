@@ -249,6 +249,10 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
             reply.status.as_u16(),
             &reply.body,
         ));
+        state
+            .metrics
+            .bid_answer_seconds
+            .observe(received.elapsed().as_secs_f64());
         return;
     }
     let responder = Responder::new(ReplyTo::Socket {
