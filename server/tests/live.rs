@@ -203,6 +203,14 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
         seqs.push(result["body"]["seq"].as_i64().unwrap());
     }
     assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
+    // Every answer given on a socket is timed, refusals and stored answers too: 9 so far.
+    let metrics = app.anonymous().get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "auuction_bid_answer_seconds_count 9"),
+        "{metrics}"
+    );
 
     // A second server on the same database, as after a restart: the key is known there only
     // through Postgres.
