@@ -472,3 +472,90 @@ async fn reoffer_settings_through_the_page(db: PgPool) {
         "another donor cannot see a draft's settings"
     );
 }
+
+/// A donor removes a wrong photo from the edit page (the Remove button under each photo):
+/// its row and files go; a second click, another donor, a missing token and an item that can
+/// no longer change are each answered plainly, and remove nothing.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_donor_removes_a_photo_from_the_edit_page(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    app.create_auction().await;
+    let donor = app.login_as("d@example.org", &[Role::Donor]).await;
+    let other = app.login_as("o@example.org", &[Role::Donor]).await;
+    let draft = donor.create_item(item_body("Birdhouse")).await;
+    let id = TestApp::num(&draft["id"]);
+    for alt in ["The wrong birdhouse", "A red birdhouse"] {
+        let (status, _) = upload_page(&donor, id, png_bytes(40, 30), alt).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, file_name, alt_text FROM item_images WHERE item_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let (wrong, wrong_file, _) = rows[0].clone();
+    let file = app.dir.join("media").join(&wrong_file);
+    assert!(file.exists(), "{file:?}");
+    let remove = format!("/donor/items/it_{id}/images/img_{wrong}/remove");
+
+    // The edit page offers the button, named for screen readers.
+    let (_, page) = html(&donor, &format!("/donor/items/it_{id}/edit")).await;
+    assert!(page.contains(&format!("action=\"{remove}\"")), "{page}");
+    assert!(page.contains("Remove<span class=\"visually-hidden\"> the photo “The wrong birdhouse”"));
+
+    // Without the token: refused, nothing removed.
+    let r = donor.form(&remove, &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Another donor: the item is not theirs to see.
+    let (status, _, _) = post_form(&other, &remove, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let count = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM item_images WHERE item_id = $1")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(&app).await, 2);
+
+    let (status, location, _) = post_form(&donor, &remove, &[]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            format!("/donor/items/it_{id}/edit").as_str()
+        )
+    );
+    let (_, page) = html(&donor, &format!("/donor/items/it_{id}/edit")).await;
+    assert!(page.contains("Photo removed."));
+    assert!(!page.contains("The wrong birdhouse") && page.contains("A red birdhouse"));
+    assert_eq!(count(&app).await, 1);
+    assert!(!file.exists(), "the file went with the row");
+    // A second click on the same button.
+    let (status, _, _) = post_form(&donor, &remove, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = html(&donor, &format!("/donor/items/it_{id}/edit")).await;
+    assert!(page.contains("That photo was already removed."));
+
+    // Once published, photos are no longer the donor's to change.
+    let (kept, _, _) = rows[1].clone();
+    sqlx::query("UPDATE items SET status = 'published' WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (status, _, page) = post_form(
+        &donor,
+        &format!("/donor/items/it_{id}/images/img_{kept}/remove"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("This item can no longer be changed"));
+    assert_eq!(count(&app).await, 1);
+}

@@ -219,9 +219,21 @@ async fn remove(
     user: CurrentUser,
     ApiPath((id, image)): ApiPath<(ItemId, ImageId)>,
 ) -> ApiResult<StatusCode> {
+    remove_image(&state, &user, id, image).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes one of an item's images (its row, then its files), with the same rights as an
+/// edit of the item. Shared by the API and the donor's edit page.
+pub async fn remove_image(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ItemId,
+    image: ImageId,
+) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
-    let item = lock_visible(&mut tx, &user, id).await?;
-    let edit = edit_access(&user, &item)?;
+    let item = lock_visible(&mut tx, user, id).await?;
+    let edit = edit_access(user, &item)?;
     let row = item_images::delete(&mut *tx, id, image)
         .await?
         .ok_or_else(|| ApiError::not_found("Image"))?;
@@ -240,5 +252,5 @@ async fn remove(
     tx.commit().await?;
     // After the commit: a failed commit must not lose the files of a row that still exists.
     media::remove(&state.config.media_dir, &[&row.file_name, &row.thumb_name]).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

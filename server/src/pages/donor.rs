@@ -1,9 +1,9 @@
 //! Donor pages: my items (`/donor/items`), submit an item or hosted event
-//! (`/donor/items/new`), edit it and add photos (`/donor/items/{id}/edit`), submit it for
+//! (`/donor/items/new`), edit it, add and remove photos (`/donor/items/{id}/edit`), submit it for
 //! review, and the reoffer settings (`/donor/items/{id}/reoffer`).
 //!
 //! Every write is the API's function (`http::items::create_item`, `update_item`,
-//! `apply_step`, `http::images::add_image`, `http::hosted_events::write_event`,
+//! `apply_step`, `http::images::add_image`, `remove_image`, `http::hosted_events::write_event`,
 //! `http::reoffer::save_settings`), so the rules and the audit trail are the same whether
 //! a donor uses these pages or a script.
 
@@ -18,12 +18,12 @@ use minijinja::{context, Value};
 
 use crate::{
     app::AppState,
-    domain::{catalog::ItemType, hosted_event::validate_event, ItemId, Role},
+    domain::{catalog::ItemType, hosted_event::validate_event, ids::ImageId, ItemId, Role},
     http::{
         catalog::{catalog_page, ListQuery},
         error::ApiError,
         hosted_events::write_event,
-        images::{add_image, ensure_editable, read_upload, UPLOAD_BODY_LIMIT},
+        images::{add_image, ensure_editable, read_upload, remove_image, UPLOAD_BODY_LIMIT},
         item_view::{one_item_view, ItemView, Viewer},
         items::{apply_step, create_item, edit_access, update_item},
     },
@@ -44,6 +44,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/donor/items/{id}/images",
             post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route(
+            "/donor/items/{id}/images/{image_id}/remove",
+            post(remove_photo),
         )
         .route("/donor/items/{id}/submit", post(submit))
         .merge(crate::pages::reoffer::router())
@@ -107,7 +111,7 @@ async fn render_form(
         let images: Vec<Value> = v
             .images
             .iter()
-            .map(|i| context! { thumb_url => &i.thumb_url, alt => &i.alt })
+            .map(|i| context! { id => i.id.to_string(), thumb_url => &i.thumb_url, alt => &i.alt })
             .collect();
         context! {
             id => v.id.to_string(), status => v.status.as_str(), review_note => &v.review_note,
@@ -364,6 +368,33 @@ fn types_value() -> Vec<Value> {
 
 /// Into the review queue. A refusal (an event without its details, say) comes back as the
 /// flash message on the edit page, where it can be fixed.
+/// The "Remove" button under a photo on the edit page. An item that can no longer be changed
+/// gets the edit page's explanation; a photo already gone is not an error (a double click).
+async fn remove_photo(
+    ctx: PageCtx,
+    Path((id, image)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let user = donor!(ctx);
+    let id = parse_id(&id)?;
+    // An item the donor may not see or no longer change gets the same pages as its edit.
+    if let Err(page) = editable(&ctx, id).await? {
+        return Ok(page);
+    }
+    let image: ImageId = image
+        .parse()
+        .map_err(|_| PageError::from(ApiError::not_found("Photo")))?;
+    match remove_image(&ctx.state, user, id, image).await {
+        Ok(()) => ctx.set_flash("Photo removed.").await,
+        // The item is there (checked above): it is the photo that is gone already.
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            ctx.set_flash("That photo was already removed.").await
+        }
+        Err(e) if e.status.is_client_error() => ctx.set_flash(&e.message).await,
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to(&format!("/donor/items/{id}/edit")).into_response())
+}
+
 async fn submit(ctx: PageCtx, Path(id): Path<String>) -> Result<Response, PageError> {
     let user = donor!(ctx);
     let id = parse_id(&id)?;
