@@ -111,13 +111,29 @@ test('a donor offers an item with a photo, a manager publishes it, a guest finds
     assert.match(await donorPage.locator('.flash').textContent(), /Saved as a draft/);
   });
 
-  await step('the donor adds a photo with alt text and submits for review', donorPage, async () => {
+  await step('the donor adds a photo with alt text', donorPage, async () => {
     await donorPage.getByLabel('Photo', { exact: true }).setInputFiles({ name: 'lighthouse.png', mimeType: 'image/png', buffer: png(24, 16) });
     await donorPage.getByLabel('Describe the photo').fill('Watercolor of a white lighthouse at dusk');
     await donorPage.getByRole('button', { name: 'Add photo' }).click();
     await donorPage.waitForURL(/\/edit$/);
     assert.match(await donorPage.locator('.flash').textContent(), /Photo added/);
     assert.equal(await donorPage.getByAltText('Watercolor of a white lighthouse at dusk').count(), 1);
+  });
+
+  await step('the donor adds a wrong photo and removes it again', donorPage, async () => {
+    await donorPage.getByLabel('Photo', { exact: true }).setInputFiles({ name: 'oops.png', mimeType: 'image/png', buffer: png(16, 16) });
+    await donorPage.getByLabel('Describe the photo').fill('Blurry photo of a thumb');
+    await donorPage.getByRole('button', { name: 'Add photo' }).click();
+    await donorPage.waitForURL(/\/edit$/);
+    assert.equal(await donorPage.getByAltText('Blurry photo of a thumb').count(), 1);
+    await donorPage.getByRole('button', { name: 'Remove the photo “Blurry photo of a thumb”' }).click();
+    await donorPage.waitForURL(/\/edit$/);
+    assert.match(await donorPage.locator('.flash').textContent(), /Photo removed/);
+    assert.equal(await donorPage.getByAltText('Blurry photo of a thumb').count(), 0);
+    assert.equal(await donorPage.getByAltText('Watercolor of a white lighthouse at dusk').count(), 1, 'the other photo stays');
+  });
+
+  await step('the donor submits it for review', donorPage, async () => {
     await donorPage.getByRole('button', { name: 'Submit for review' }).click();
     await donorPage.waitForURL(/\/donor\/items$/);
     assert.match(await donorPage.locator('main').textContent(), /Waiting for review/);
