@@ -62,7 +62,13 @@ CREATE INDEX notifications_due_idx ON notifications (scheduled_for) WHERE status
 ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_user_id_fkey;
 ALTER TABLE notifications DROP CONSTRAINT notifications_user_id_fkey;
 
-CREATE FUNCTION refuse_orphaning_user_rows() RETURNS trigger
+-- One guard for every row that names an item or a user without a key: 0004's function,
+-- renamed for what it now keeps and widened to the users' keys and notifications. Its two
+-- triggers (on items and users) name it by identity and follow the rename.
+ALTER FUNCTION refuse_orphaning_bids() RENAME TO refuse_orphaning_rows;
+ALTER TRIGGER users_keep_bids ON users RENAME TO users_keep_rows;
+
+CREATE OR REPLACE FUNCTION refuse_orphaning_rows() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     kept TEXT;
@@ -70,7 +76,11 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN
         RETURN NEW;
     END IF;
-    IF EXISTS (SELECT 1 FROM bids WHERE bidder_id = OLD.id) THEN
+    IF TG_TABLE_NAME = 'items' THEN
+        IF EXISTS (SELECT 1 FROM bids WHERE item_id = OLD.id) THEN
+            kept := 'bids';
+        END IF;
+    ELSIF EXISTS (SELECT 1 FROM bids WHERE bidder_id = OLD.id) THEN
         kept := 'bids';
     ELSIF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = OLD.id) THEN
         kept := 'stored answers (idempotency keys)';
@@ -78,7 +88,7 @@ BEGIN
         kept := 'notifications';
     END IF;
     IF kept IS NOT NULL THEN
-        RAISE EXCEPTION 'users % has % and cannot be deleted or renumbered', OLD.id, kept
+        RAISE EXCEPTION '% % has % and cannot be deleted or renumbered', TG_TABLE_NAME, OLD.id, kept
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     IF TG_OP = 'DELETE' THEN
@@ -87,10 +97,6 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-
-DROP TRIGGER users_keep_bids ON users;
-CREATE TRIGGER users_keep_rows BEFORE DELETE OR UPDATE OF id ON users
-    FOR EACH ROW EXECUTE FUNCTION refuse_orphaning_user_rows();
 
 -- Looking a user's rows up on delete needs an index leading with user_id: the keys' primary
 -- key leads with it, and notifications has notifications_user_idx.
