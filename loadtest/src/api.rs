@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use auuction::domain::{AuctionId, Cents, ItemId, UserId};
+use auuction_domain::{AuctionId, Cents, ItemId, UserId};
 use chrono::{DateTime, Utc};
 use reqwest::{Client, Method, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

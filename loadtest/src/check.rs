@@ -2,13 +2,13 @@
 //! what the rules give for its recorded bids.
 //!
 //! Pure: the runner fetches the server's bid lists and final states, this module judges them.
-//! The replay uses the server's own rules (`auuction::domain::bidding::Book`) so the check
+//! The replay uses the server's own rules (`auuction_domain::bidding::Book`) so the check
 //! tests the engine's bookkeeping (journal, seq, ordering), not a second copy of the rules.
 
 use std::collections::{BTreeMap, HashMap};
 
-use auuction::domain::bidding::{BidRequest, Book, BookParams};
-use auuction::domain::Cents;
+use auuction_domain::bidding::{BidRequest, Book, BookParams};
+use auuction_domain::Cents;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use auuction::domain::bidding::BookParams;
-use auuction::domain::{Cents, ItemId};
+use auuction_domain::bidding::BookParams;
+use auuction_domain::{Cents, ItemId};
 use chrono::Utc;
 use futures_util::{stream, StreamExt};
 use rand::Rng;
@@ -219,7 +219,7 @@ async fn dev_insert_items(
 ) -> Result<Vec<ItemSpec>> {
     #[derive(Deserialize)]
     struct Me {
-        id: auuction::domain::UserId,
+        id: auuction_domain::UserId,
     }
     let (status, text) = admin.send(Method::GET, "/api/users/me", None).await?;
     if status != StatusCode::OK {

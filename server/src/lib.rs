@@ -11,7 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod demo_catalog;
 pub mod demo_pictures;
-pub mod domain;
+pub use auuction_domain as domain;
 pub mod engine;
 pub mod http;
 pub mod mail;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use auuction::domain::Cents;
+use auuction_domain::Cents;
 use rand::seq::SliceRandom;
 
 use super::{params, Ctx};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use auuction::domain::{Cents, ItemId};
+use auuction_domain::{Cents, ItemId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::{params, Ctx};

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::increments::step;
 use super::soft_close::closes_after_bid;
-use crate::domain::money::Cents;
+use crate::money::Cents;
 
 /// A bidder, by user id (the `i64` inside the server's `UserId`). A plain integer here so the
 /// rules depend on nothing but money and time.

@@ -4,10 +4,10 @@
 //! figure is bids per second on one core. The scenarios cover every branch of the rules: lead
 //! changing hands, a proxy defending, a refusal, and a soft-close extension on every bid.
 //!
-//! Run: `cargo bench --bench book`.
+//! Run: `cargo bench -p auuction-domain --bench book`.
 
-use auuction::domain::bidding::{BidRequest, Book, BookParams};
-use auuction::domain::money::Cents;
+use auuction_domain::bidding::{BidRequest, Book, BookParams};
+use auuction_domain::money::Cents;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use divan::{black_box, counter::ItemsCount, Bencher};
 

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::increments::step;
 use super::*;
-use crate::domain::money::Cents;
+use crate::money::Cents;
 
 /// Every accepted bid, in order, and the item's parameters. Nothing derived is stored.
 struct Reference {

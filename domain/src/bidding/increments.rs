@@ -5,7 +5,7 @@
 //! cabin is noise that only makes closing minutes noisier. The bands follow the usual
 //! charity-auction and eBay shape, rounded to amounts a congregant can add up in their head.
 
-use crate::domain::money::Cents;
+use crate::money::Cents;
 
 /// The default increment table, as `(price below this many cents, increment in cents)`.
 ///

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{validate::FieldError, Cents};
+use crate::{validate::FieldError, Cents};
 
 /// What is being offered. Only competitive items take bids (and so bid increments).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -214,7 +214,7 @@ pub const QUANTITY_MAX: i64 = 1_000;
 /// Validates an item. Money arrives already parsed as [`Cents`] (non-negative, at most two
 /// decimals); here are the rules between fields.
 pub fn validate_item(input: ItemInput) -> Result<ItemFields, FieldError> {
-    use crate::domain::validate::{optional_text, text};
+    use crate::validate::{optional_text, text};
     let item_type = input
         .item_type
         .ok_or_else(|| FieldError::new("type", "Please choose the kind of item."))?;
