@@ -7,10 +7,15 @@
 //! client sends one with every bid). Prints the time of three rebuilds, and of three reads
 //! of the keys' fingerprints, the other part of the engine's start.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use auuction::{
-    engine::{gate::Gates, idempotency::Idempotency, recovery},
+    engine::{
+        gate::Gates,
+        idempotency::Idempotency,
+        pg::{PgBookSource, PgKeyStore},
+        recovery,
+    },
     store,
 };
 
@@ -86,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
     for run in 1..=3 {
         let gates = Gates::default();
         let t = Instant::now();
-        let books = recovery::load_all(&db, &gates, 2).await?;
+        let books = recovery::load_all(&PgBookSource::new(db.clone()), &gates, 2).await?;
         let replayed: u64 = books.iter().flatten().map(|b| b.book.last_seq()).sum();
         println!(
             "rebuild {run}: {replayed} bids in {:.0} ms",
@@ -94,9 +99,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     for run in 1..=3 {
-        let keys = Idempotency::new(db.clone());
+        let store = Arc::new(PgKeyStore::new(db.clone()));
+        let keys = Idempotency::new(store.clone());
         let t = Instant::now();
-        let n = keys.load_seen(&db).await?;
+        let n = keys.load_seen(store.as_ref()).await?;
         println!(
             "key fingerprints {run}: {n} keys in {:.0} ms",
             t.elapsed().as_secs_f64() * 1000.0

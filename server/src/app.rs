@@ -13,7 +13,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::{
     clock::{Clock, SystemClock},
     config::Config,
-    engine::{Engine, EngineTasks},
+    engine::{pg::PgStorage, Engine, EngineParts, EngineTasks},
     http,
     mail::Mailer,
     metrics::Metrics,
@@ -33,8 +33,10 @@ pub struct AppState {
     pub sessions: PostgresStore,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
-    /// The bid engine: sharded books, journal, fan-out hub.
+    /// The bid engine: sharded books, journal, committed read model.
     pub engine: Engine,
+    /// The WebSocket hub: topics and subscribers (the engine's publisher).
+    pub hub: Arc<Hub>,
     /// Cancelled when the server shuts down; long-lived tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -146,14 +148,15 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
     let shutdown = CancellationToken::new();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::new());
-    let (engine, engine_tasks) = Engine::start(
-        db.clone(),
-        clock.clone(),
-        Arc::new(Hub::default()),
-        config.engine_shards,
-        metrics.journal.clone(),
-        shutdown.clone(),
-    )
+    let hub = Arc::new(Hub::new(metrics.bid_answer_seconds.clone()));
+    let (engine, engine_tasks) = Engine::start(EngineParts {
+        storage: PgStorage::new(db.clone()),
+        publisher: hub.clone(),
+        clock: clock.clone(),
+        shards: config.engine_shards,
+        metrics: metrics.journal.clone(),
+        shutdown: shutdown.clone(),
+    })
     .await?;
     let state = AppState {
         limits: Arc::new(http::security::RateLimits::new(&config.rate_limits)),
@@ -164,6 +167,7 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
         clock,
         metrics,
         engine,
+        hub,
         shutdown,
         config,
     };

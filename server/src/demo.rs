@@ -228,10 +228,7 @@ pub fn spawn_bot(state: crate::AppState) {
             turn += 1;
             let item = crate::domain::ItemId(items[rand::random::<usize>() % items.len()]);
             let (bidder, paddle) = bidders[turn % bidders.len()];
-            if state.engine.hub.item_state(item).is_none() {
-                state.engine.touch(item).await;
-            }
-            let Some(live) = state.engine.hub.item_state(item) else {
+            let Some(live) = state.engine.live_state(item).await else {
                 continue;
             };
             if live.next_minimum.0 > live.opening.0 * 4 {

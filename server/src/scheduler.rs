@@ -65,7 +65,7 @@ async fn housekeeping_loop(state: AppState) {
             _ = tick.tick() => {}
         }
         state.limits.forget_idle();
-        state.engine.idempotency.forget_old();
+        state.engine.housekeeping();
         if let Err(e) = state.sessions.delete_expired().await {
             tracing::warn!(error = %e, "deleting expired sessions failed");
         }

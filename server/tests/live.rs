@@ -246,7 +246,7 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
 /// that may have read the old calendar is superseded by one that reads the new.
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn a_calendar_change_during_a_book_load_is_not_lost(db: PgPool) {
-    use auuction::domain::{AuctionId, ItemId};
+    use auuction::domain::{AuctionId, AuctionState, ItemId};
     let app = TestApp::spawn(db).await;
     let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
     let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 0, None).await;
@@ -260,7 +260,7 @@ async fn a_calendar_change_during_a_book_load_is_not_lost(db: PgPool) {
         .await
         .unwrap();
     let engine = app.state.engine.clone();
-    let first_use = tokio::spawn(async move { engine.touch(ItemId(item)).await });
+    let first_use = tokio::spawn(async move { engine.live_state(ItemId(item)).await });
     let waiting_for_bids = || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bids'::regclass",
@@ -287,9 +287,8 @@ async fn a_calendar_change_during_a_book_load_is_not_lost(db: PgPool) {
             .unwrap();
     app.state
         .engine
-        .reload_auction(&app.db, AuctionId(auction))
-        .await
-        .unwrap();
+        .calendar_changed(AuctionId(auction), AuctionState::Bidding, false)
+        .await;
     blocker.commit().await.unwrap();
     first_use.await.unwrap();
 

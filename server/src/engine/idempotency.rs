@@ -10,16 +10,37 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::StatusCode;
 use dashmap::{mapref::entry::Entry, DashMap, DashSet};
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
     domain::{Cents, ItemId, UserId},
-    engine::BidReply,
+    engine::{
+        answer::BidReply,
+        ports::{KeyStore, StoreError, StoredAnswer},
+    },
 };
+
+/// The longest idempotency key, in bytes. Our clients send 26 (`b-` and 24 hex digits);
+/// 200 leaves room for a UUID with a prefix or anything another client invents.
+pub const MAX_KEY_LEN: usize = 200;
+
+/// Checks a key once, where every bid path meets (`Engine::submit`, `Engine::place_bid_with`),
+/// before it is claimed, hashed or stored: 1 to [`MAX_KEY_LEN`] visible ASCII characters
+/// (`!` to `~`: letters, digits, punctuation; no spaces, no control characters, nothing
+/// else). A key is an identifier, not text: this set survives every layer unchanged (JSON,
+/// forms, headers, Postgres `text`), so no key can fail the journal's statement and with it
+/// the other bids of its batch (a NUL byte did).
+pub fn validate_key(key: &str) -> Result<(), BidReply> {
+    let ok =
+        !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(BidReply::invalid_idempotency_key())
+    }
+}
 
 /// Keys stay in memory this long after their answer; older ones are looked up in Postgres.
 const KEEP_IN_MEMORY: Duration = Duration::from_secs(15 * 60);
@@ -86,21 +107,19 @@ fn fingerprint(key: &str) -> u64 {
     BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
 }
 
-/// A stored answer: (request hash, status, body).
-type Stored = (Vec<u8>, i16, String);
-
-/// A question for Postgres: was this key answered before this process started?
+/// A question for storage: was this key answered before this process started?
 struct Lookup {
-    user: i64,
+    user: UserId,
     key: String,
-    reply: oneshot::Sender<Result<Option<Stored>, ()>>,
+    reply: oneshot::Sender<Result<Option<StoredAnswer>, StoreError>>,
 }
 
-/// How many key lookups one query answers. In a storm every keyed bid needs one, so they
-/// are batched like the journal's writes: one round trip for all that are waiting.
+/// How many key lookups one query answers. In a storm every keyed bid whose key may be
+/// stored needs one, so they are batched like the journal's writes: one round trip for all
+/// that are waiting.
 const LOOKUP_BATCH: usize = 1024;
 
-async fn lookup_loop(db: PgPool, mut rx: mpsc::Receiver<Lookup>) {
+async fn lookup_loop<K: KeyStore>(store: Arc<K>, mut rx: mpsc::Receiver<Lookup>) {
     let mut batch: Vec<Lookup> = Vec::with_capacity(LOOKUP_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -110,33 +129,22 @@ async fn lookup_loop(db: PgPool, mut rx: mpsc::Receiver<Lookup>) {
                 Err(_) => break,
             }
         }
-        let users: Vec<i64> = batch.iter().map(|l| l.user).collect();
-        let keys: Vec<&str> = batch.iter().map(|l| l.key.as_str()).collect();
-        let found = sqlx::query_as::<_, (i64, String, Vec<u8>, i16, String)>(
-            "SELECT k.user_id, k.key, k.request_hash, k.response_status, k.response_body
-               FROM idempotency_keys k
-               JOIN UNNEST($1::bigint[], $2::text[]) AS q(user_id, key)
-                 ON k.user_id = q.user_id AND k.key = q.key
-              WHERE k.scope = 'bid'",
-        )
-        .bind(&users)
-        .bind(&keys)
-        .fetch_all(&db)
-        .await;
-        match found {
-            Ok(rows) => {
-                let mut by_key: std::collections::HashMap<(i64, String), Stored> = rows
-                    .into_iter()
-                    .map(|(u, k, h, s, b)| ((u, k), (h, s, b)))
-                    .collect();
-                for l in batch.drain(..) {
-                    let _ = l.reply.send(Ok(by_key.remove(&(l.user, l.key))));
+        let keys: Vec<(UserId, String)> = batch
+            .iter_mut()
+            .map(|l| (l.user, std::mem::take(&mut l.key)))
+            .collect();
+        match store.lookup(&keys).await {
+            Ok(found) => {
+                // (A store that answered fewer than asked leaves the rest's senders dropped
+                // with the drain: they fail as lookups that could not be made.)
+                for (l, answer) in batch.drain(..).zip(found) {
+                    let _ = l.reply.send(Ok(answer));
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, lookups = batch.len(), "idempotency lookup failed");
                 for l in batch.drain(..) {
-                    let _ = l.reply.send(Err(()));
+                    let _ = l.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -144,18 +152,16 @@ async fn lookup_loop(db: PgPool, mut rx: mpsc::Receiver<Lookup>) {
 }
 
 fn reused() -> BidReply {
-    BidReply::error(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
-        "This idempotency key was already used for a different bid.",
-    )
+    BidReply::idempotency_key_reused()
 }
 
 impl Idempotency {
-    /// Starts the lookup task (call within the runtime).
-    pub fn new(db: PgPool) -> Idempotency {
+    /// Starts the lookup task over `store` (call within the runtime).
+    pub fn new<K: KeyStore>(store: Arc<K>) -> Idempotency {
+        // Lookups waiting for their batch. A full queue makes the bid's own task wait (it
+        // is on the slow path already), never the shard.
         let (lookups, rx) = mpsc::channel(8192);
-        tokio::spawn(lookup_loop(db, rx));
+        tokio::spawn(lookup_loop(store, rx));
         Idempotency {
             lookups,
             slots: DashMap::new(),
@@ -163,24 +169,19 @@ impl Idempotency {
         }
     }
 
-    /// Reads the fingerprints of every bid key stored in Postgres (at start, before the
-    /// first bid). Returns how many.
-    pub async fn load_seen(&self, db: &PgPool) -> sqlx::Result<usize> {
-        use futures_util::TryStreamExt;
-        let mut rows = sqlx::query_as::<_, (i64, String)>(
-            "SELECT user_id, key FROM idempotency_keys WHERE scope = 'bid'",
-        )
-        .fetch(db);
-        let mut n = 0;
-        while let Some((user, key)) = rows.try_next().await? {
-            self.seen.insert((user, fingerprint(&key)));
-            n += 1;
-        }
-        Ok(n)
+    /// Reads the fingerprints of every stored bid key (at start, before the first bid).
+    /// Returns how many.
+    pub async fn load_seen<K: KeyStore>(&self, store: &K) -> Result<usize, StoreError> {
+        store
+            .each_key(|user, key| {
+                self.seen.insert((user.0, fingerprint(key)));
+            })
+            .await
     }
 
-    async fn stored(&self, user: i64, key: &str) -> Result<Option<Stored>, ()> {
+    async fn stored(&self, user: UserId, key: &str) -> Result<Option<StoredAnswer>, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the key lookup task has stopped".into());
         self.lookups
             .send(Lookup {
                 user,
@@ -188,8 +189,8 @@ impl Idempotency {
                 reply,
             })
             .await
-            .map_err(|_| ())?;
-        answer.await.map_err(|_| ())?
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     /// Claims a key without waiting when that can be decided in memory: a key never seen is
@@ -231,19 +232,15 @@ impl Idempotency {
             return Claim::Answered(answer);
         }
         // Not in memory: it may have been answered before a restart.
-        match self.stored(user.0, key).await {
-            Ok(Some((stored_hash, status, body))) => {
-                if stored_hash.as_slice() != hash {
+        match self.stored(user, key).await {
+            Ok(Some(stored)) => {
+                if stored.request_hash != hash {
                     return Claim::Answered(reused());
                 }
-                let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-                return Claim::Answered(BidReply {
-                    status,
-                    body: Arc::from(body),
-                });
+                return Claim::Answered(stored.reply);
             }
             Ok(None) => {}
-            Err(()) => return Claim::Answered(BidReply::storage_unavailable()),
+            Err(_) => return Claim::Answered(BidReply::storage_unavailable()),
         }
         // Claim it, unless a concurrent duplicate did so while we looked.
         // (The entry's shard lock ends with this statement, before `known` takes it again.)
@@ -290,8 +287,8 @@ impl Idempotency {
     }
 
     /// Records the answer of a claimed key and wakes the duplicates waiting for it. An
-    /// answer that is not durable (storage unavailable) releases the key, so a retry runs
-    /// the bid again.
+    /// answer that is not final (a 5xx: nothing was recorded) releases the key, so a retry
+    /// runs the bid again.
     pub fn finish(&self, user: UserId, key: &str, reply: &BidReply) {
         let slot_key = (user.0, key.to_string());
         let Some(mut slot) = self.slots.get_mut(&slot_key) else {
@@ -301,7 +298,7 @@ impl Idempotency {
             Slot::Pending { hash, waiters } => (*hash, waiters.take()),
             Slot::Done { .. } => return,
         };
-        if reply.is_storage_unavailable() {
+        if !reply.is_final() {
             drop(slot);
             self.slots.remove(&slot_key);
         } else {
@@ -331,16 +328,12 @@ mod tests {
     use super::*;
 
     fn registry() -> Idempotency {
-        // try_claim and finish never touch the database; the pool is never connected.
-        let db = sqlx::postgres::PgPoolOptions::new()
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        Idempotency::new(db)
+        Idempotency::new(Arc::new(crate::engine::testing::MemoryStorage::default()))
     }
 
     fn created(body: &str) -> BidReply {
         BidReply {
-            status: StatusCode::CREATED,
+            status: 201,
             body: Arc::from(body),
         }
     }
@@ -365,7 +358,7 @@ mod tests {
         let other = request_hash(ItemId(7), Cents(200), None);
         match keys.try_claim(ann, "k", other) {
             TryClaim::Answered(reply) => {
-                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+                assert_eq!(reply.status, 422);
                 assert!(reply.body.contains("idempotency_key_reused"));
             }
             _ => panic!("another payload is refused"),

@@ -2,269 +2,106 @@
 //! sharded actor.
 //!
 //! ```text
-//!  handler (http/bids.rs, ws/connection.rs)
-//!     │ Engine::place_bid ── idempotency registry (claim the key once)
-//!     ▼
+//!  edge (live/ socket session, http/bids.rs, pages/bidding.rs)
+//!     │ Engine::submit / place_bid ── key checked once, claimed once (idempotency.rs)
+//!     ▼ Command (bounded queue per shard)
 //!  shard task (shard.rs) ── one per shard, owns its items' books, one command at a time,
 //!     │                     rules in domain::bidding, no lock on the hot path
-//!     ▼ JournalEntry (bounded channel)
-//!  journal task (journal.rs) ── group commit: every entry waiting is written in ONE
-//!     │                         statement (UNNEST), then acks go out
+//!     ▼ Queued::Entry (bounded channel)
+//!  journal task (journal.rs) ── group commit: every entry waiting goes to storage in ONE
+//!     │                         transaction (ports::JournalStore; Postgres: pg/journal.rs)
 //!     ▼ after commit only
-//!  replies (oneshot) + fan-out (hub.rs): price, outbid, closing to WebSocket subscribers
+//!  Responder (responder.rs) ── the answer: to a waiting caller, or into an AnswerSink
+//!  fan-out ── ReadModel (state.rs) records the committed state, then the Publisher
+//!             (the WebSocket hub) tells subscribers: price, outbid, closing
 //! ```
+//!
+//! The engine reaches storage only through `ports::Storage` (Postgres in `pg/`, memory in
+//! the unit tests) and the live edge only through `ports::Publisher` and
+//! `ports::AnswerSink`: it imports no edge.
 //!
 //! Invariant: acknowledged ⇒ committed. A shard applies a bid to its book at once (so the
 //! next bid sees it) but nobody hears of it until the journal has committed it. When a
-//! commit fails, every entry of that batch and every later entry of the same generation is
-//! answered `storage_unavailable`, and every item they touched is reloaded from Postgres
-//! before it takes another command.
+//! write fails, every entry decided on the item's book since is refused and the item is
+//! reloaded from storage before it takes another bid (journal.rs).
 
+pub mod answer;
+pub mod command;
 pub mod gate;
 pub mod idempotency;
 pub mod journal;
-pub mod messages;
+pub mod pg;
+pub mod ports;
 pub mod recovery;
+pub mod responder;
 pub mod shard;
+pub mod state;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use prometheus_client::metrics::histogram::Histogram;
-use serde_json::json;
-use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::Clock,
-    domain::{AuctionId, AuctionState, Cents, ItemId, UserId},
+    domain::{AuctionId, AuctionState, ItemId},
     metrics::JournalMetrics,
-    ws::hub::{Conn, Hub},
 };
 
-pub use gate::Gates;
-pub use idempotency::Idempotency;
+pub use answer::{BidReply, Outcome};
+pub use command::{BidInput, PendingBid, Submitted};
+pub use ports::{AnswerSink, Publisher, StoreError};
+pub use responder::Responder;
+pub use state::{bidder_label, ItemState};
+
+use command::{Command, Waiting};
+use gate::Gates;
+use idempotency::Idempotency;
+use shard::{Inbox, Shard, ShardParts};
+use state::ReadModel;
 
 /// How many commands may wait for one shard. Beyond it, callers wait (backpressure) rather
 /// than the shard's memory growing without bound during a storm.
 const SHARD_QUEUE: usize = 8192;
+/// First looks at items (a subscribe, a page) waiting for one shard. Small: a look at an
+/// item that is live costs nothing (the read model answers), so only looks at items not
+/// loaded yet come here, and a flood of made-up ids must not hold memory or bids up.
+const TOUCH_QUEUE: usize = 256;
+/// How long a first look at an item waits for its book.
+const TOUCH_WAIT: Duration = Duration::from_secs(5);
 
-/// A bid as a handler received it (REST body or WebSocket frame).
-#[derive(Clone, Debug)]
-pub struct BidInput {
-    pub item: ItemId,
-    pub bidder: UserId,
-    pub paddle: i32,
-    pub amount: Cents,
-    pub max_proxy: Option<Cents>,
-    pub idempotency_key: Option<String>,
-}
-
-/// The answer to a bid: the HTTP status and the exact JSON body. The same bytes go to the
-/// REST caller, into `bid_result` on the WebSocket, and into the idempotency table, so a
-/// retry gets the original answer byte for byte.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BidReply {
-    pub status: StatusCode,
-    pub body: Arc<str>,
-}
-
-impl BidReply {
-    /// An error answer in the API's `{"error", "message"}` shape.
-    pub fn error(status: StatusCode, code: &str, message: &str) -> BidReply {
-        BidReply {
-            status,
-            body: Arc::from(json!({ "error": code, "message": message }).to_string()),
-        }
-    }
-
-    /// Not durable: the journal could not commit. Never stored under an idempotency key,
-    /// so a retry runs the bid again.
-    pub fn storage_unavailable() -> BidReply {
-        BidReply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "Your bid was not recorded because the database is not answering. Please try again in a moment.",
-        )
-    }
-
-    /// An API error (unauthenticated, rate limited…) as a bid's answer.
-    pub fn from_api_error(e: &crate::http::error::ApiError) -> BidReply {
-        BidReply::error(e.status, &e.code, &e.message)
-    }
-
-    pub fn is_storage_unavailable(&self) -> bool {
-        self.status == StatusCode::SERVICE_UNAVAILABLE
-    }
-}
-
-/// Where a bid's answer goes once it is known (for an accepted bid: once it is durable).
-pub enum ReplyTo {
-    /// A caller waiting for it (a REST handler, the no-JavaScript form, the demo bot).
-    Caller(oneshot::Sender<BidReply>),
-    /// Straight into a WebSocket connection's outbox as a `bid_result` echoing the client's
-    /// `ref`. No task waits for the answer: the journal delivers it, one wake-up less per bid.
-    Socket {
-        conn: Arc<Conn>,
-        reference: Option<Box<str>>,
-        /// When the frame was read, and where the time to its answer is counted: the
-        /// server's own share of the bidder's wait (queueing and the commit included).
-        received: Instant,
-        answer_seconds: Histogram,
-    },
-}
-
-/// The one thing that answers a bid: delivers the answer where it is wanted and, for a bid
-/// with an idempotency key, records it under the key first (so a retry that arrives the
-/// moment the bidder hears the answer finds it). Travels with the bid through shard and
-/// journal; if it is dropped unanswered (shutdown, a task gone), it answers
-/// `storage_unavailable`, which also releases the key, so no key can be left claimed for
-/// ever and no caller waits for ever.
-pub struct Responder {
-    to: Option<ReplyTo>,
-    key: Option<ClaimedKey>,
-}
-
-/// An idempotency key this bid claimed, to be finished with the bid's answer.
-struct ClaimedKey {
-    registry: Arc<Idempotency>,
-    user: UserId,
-    key: String,
-}
-
-impl Responder {
-    pub fn new(to: ReplyTo) -> Responder {
-        Responder {
-            to: Some(to),
-            key: None,
-        }
-    }
-
-    /// A responder for a caller that awaits the answer.
-    pub fn caller() -> (Responder, oneshot::Receiver<BidReply>) {
-        let (tx, rx) = oneshot::channel();
-        (Responder::new(ReplyTo::Caller(tx)), rx)
-    }
-
-    fn with_key(mut self, registry: Arc<Idempotency>, user: UserId, key: String) -> Responder {
-        self.key = Some(ClaimedKey {
-            registry,
-            user,
-            key,
-        });
-        self
-    }
-
-    pub fn send(mut self, reply: BidReply) {
-        self.deliver(reply);
-    }
-
-    fn deliver(&mut self, reply: BidReply) {
-        if let Some(claimed) = self.key.take() {
-            claimed.registry.finish(claimed.user, &claimed.key, &reply);
-        }
-        match self.to.take() {
-            Some(ReplyTo::Caller(tx)) => {
-                let _ = tx.send(reply);
-            }
-            Some(ReplyTo::Socket {
-                conn,
-                reference,
-                received,
-                answer_seconds,
-            }) => {
-                conn.push(crate::ws::protocol::bid_result(
-                    reference.as_deref(),
-                    reply.status.as_u16(),
-                    &reply.body,
-                ));
-                conn.bid_answered();
-                answer_seconds.observe(received.elapsed().as_secs_f64());
-            }
-            None => {}
-        }
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        if self.to.is_some() || self.key.is_some() {
-            self.deliver(BidReply::storage_unavailable());
-        }
-    }
-}
-
-/// Commands a shard takes, one at a time.
-pub enum Command {
-    Bid {
-        input: BidInput,
-        request_hash: Option<[u8; 32]>,
-        reply: Responder,
-    },
-    /// Make sure the item's book is loaded (publishing its committed state to the hub).
-    Touch {
-        item: ItemId,
-        reply: oneshot::Sender<()>,
-    },
-    /// The item's settings or its auction's calendar changed: reload it from Postgres.
-    Reload { item: ItemId },
-}
-
-/// What became of a bid handed to [`Engine::submit`] without waiting.
-pub enum Submitted {
-    /// It is queued for its shard, or was answered at once (a retried idempotency key) by
-    /// its responder.
-    Done,
-    /// It cannot go on without waiting: its key must be looked up in Postgres or is being
-    /// answered for a concurrent duplicate, or its shard's queue is full. Finish it with
-    /// [`Engine::finish_placing`], in order with the sender's later bids.
-    MustWait(PendingBid),
-}
-
-/// A bid that [`Engine::submit`] could not hand on without waiting.
-pub struct PendingBid(Waiting);
-
-enum Waiting {
-    /// Its idempotency key is not claimed yet.
-    Claim(BidInput, Responder),
-    /// Ready for its shard (its key, if any, is claimed), which is full.
-    Queue(Command),
-}
-
-fn command_item(command: &Command) -> ItemId {
-    match command {
-        Command::Bid { input, .. } => input.item,
-        Command::Touch { item, .. } | Command::Reload { item } => *item,
-    }
-}
-
-/// The engine is stopping and its shard takes no more commands.
-fn refuse_shutting_down(command: Command) {
-    if let Command::Bid { reply, .. } = command {
-        reply.send(BidReply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "The server is restarting. Please try again in a moment.",
-        ));
-    }
-}
-
-/// The handle handlers use. Cheap to clone.
+/// The handle the edges use. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    shards: Arc<[mpsc::Sender<Command>]>,
-    pub idempotency: Arc<Idempotency>,
-    pub gates: Arc<Gates>,
-    pub hub: Arc<Hub>,
+    shards: Arc<[ShardQueues]>,
+    idempotency: Arc<Idempotency>,
+    gates: Arc<Gates>,
+    read_model: Arc<ReadModel>,
+    publisher: Arc<dyn Publisher>,
+}
+
+struct ShardQueues {
+    commands: mpsc::Sender<Command>,
+    touches: mpsc::Sender<Command>,
 }
 
 /// Engine tasks, to wait for at shutdown.
 pub struct EngineTasks(pub Vec<tokio::task::JoinHandle<()>>);
+
+/// What the engine is started with.
+pub struct EngineParts<S> {
+    pub storage: S,
+    pub publisher: Arc<dyn Publisher>,
+    pub clock: Arc<dyn Clock>,
+    pub shards: usize,
+    pub metrics: JournalMetrics,
+    pub shutdown: CancellationToken,
+}
 
 /// Truncates to whole microseconds: Postgres keeps microseconds, and a replay must see the
 /// exact instant the live book saw, or a soft-close extension could come out differently.
@@ -273,35 +110,42 @@ pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl Engine {
-    /// Starts `shards` shard tasks, each with its own journal, and rebuilds every book from
-    /// Postgres first (recovery.rs), so the first bid after a restart sees the committed
+    /// Starts the shard tasks, each with its own journal, and rebuilds every book from
+    /// storage first (recovery.rs), so the first bid after a restart sees the committed
     /// state.
-    pub async fn start(
-        db: PgPool,
-        clock: Arc<dyn Clock>,
-        hub: Arc<Hub>,
-        shards: usize,
-        metrics: JournalMetrics,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<(Engine, EngineTasks)> {
+    pub async fn start<S: ports::Storage>(
+        parts: EngineParts<S>,
+    ) -> Result<(Engine, EngineTasks), StoreError> {
+        let EngineParts {
+            storage,
+            publisher,
+            clock,
+            shards,
+            metrics,
+            shutdown,
+        } = parts;
         let shards = shards.max(1);
         let gates = Arc::new(Gates::default());
-        let idempotency = Arc::new(Idempotency::new(db.clone()));
+        let read_model = Arc::new(ReadModel::default());
+        let keys = storage.keys();
+        let books = storage.books();
+        let idempotency = Arc::new(Idempotency::new(keys.clone()));
         let started = std::time::Instant::now();
         // Independent reads, each in a task of its own so that both streams are drained as
         // fast as they come (polled together on one task, each would wait while the other
         // is being processed): together they take the longer one's time, not the sum (1M
         // bids with their keys: about 1.2 s and 0.8 s on the development box).
         let reading_keys = {
-            let (idempotency, db) = (idempotency.clone(), db.clone());
-            tokio::spawn(async move { idempotency.load_seen(&db).await })
+            let idempotency = idempotency.clone();
+            tokio::spawn(async move { idempotency.load_seen(keys.as_ref()).await })
         };
         let loading_books = {
-            let (gates, db) = (gates.clone(), db.clone());
-            tokio::spawn(async move { recovery::load_all(&db, &gates, shards).await })
+            let (gates, books) = (gates.clone(), books.clone());
+            tokio::spawn(async move { recovery::load_all(books.as_ref(), &gates, shards).await })
         };
-        let keys = reading_keys.await??;
-        let loaded = loading_books.await??;
+        let joined = |e: tokio::task::JoinError| StoreError::Internal(e.to_string());
+        let keys_read = reading_keys.await.map_err(joined)??;
+        let loaded = loading_books.await.map_err(joined)??;
         tracing::info!(
             items = loaded.iter().map(|s| s.len()).sum::<usize>(),
             bids = loaded
@@ -309,41 +153,54 @@ impl Engine {
                 .flat_map(|s| s.iter())
                 .map(|b| b.book.last_seq())
                 .sum::<u64>(),
-            idempotency_keys = keys,
+            idempotency_keys = keys_read,
             ms = started.elapsed().as_millis() as u64,
-            "bid books rebuilt from Postgres"
+            "bid books rebuilt from storage"
         );
-        let mut senders = Vec::with_capacity(shards);
+        let mut queues = Vec::with_capacity(shards);
         let mut tasks = Vec::new();
-        for (index, books) in loaded.into_iter().enumerate() {
-            let (tx, rx) = mpsc::channel(SHARD_QUEUE);
-            let (journal, journal_task) =
-                journal::spawn(db.clone(), hub.clone(), metrics.clone(), shutdown.clone());
-            let shard = shard::Shard::new(
-                index,
-                db.clone(),
-                clock.clone(),
-                hub.clone(),
-                gates.clone(),
-                journal,
-                books,
+        for (index, loaded) in loaded.into_iter().enumerate() {
+            let (commands, commands_rx) = mpsc::channel(SHARD_QUEUE);
+            let (touches, touches_rx) = mpsc::channel(TOUCH_QUEUE);
+            let (journal, journal_task) = journal::spawn(
+                storage.journal(),
+                read_model.clone(),
+                publisher.clone(),
+                metrics.clone(),
+                shutdown.clone(),
             );
-            tasks.push(tokio::spawn(shard.run(rx, shutdown.clone())));
+            let shard = Shard::new(
+                ShardParts {
+                    index,
+                    clock: clock.clone(),
+                    read_model: read_model.clone(),
+                    publisher: publisher.clone(),
+                    books: books.clone(),
+                    gates: gates.clone(),
+                    journal,
+                },
+                loaded,
+            );
+            let inbox = Inbox {
+                commands: commands_rx,
+                touches: touches_rx,
+            };
+            tasks.push(tokio::spawn(shard.run(inbox, shutdown.clone())));
             tasks.push(journal_task);
-            senders.push(tx);
+            queues.push(ShardQueues { commands, touches });
         }
         let engine = Engine {
-            shards: senders.into(),
+            shards: queues.into(),
             idempotency,
             gates,
-            hub,
+            read_model,
+            publisher,
         };
         Ok((engine, EngineTasks(tasks)))
     }
 
-    fn shard_for(&self, item: ItemId) -> &mpsc::Sender<Command> {
-        // Items are routed by id: the same item always lands on the same shard.
-        &self.shards[(item.0.unsigned_abs() % self.shards.len() as u64) as usize]
+    fn shard_for(&self, item: ItemId) -> &ShardQueues {
+        &self.shards[recovery::shard_index(item, self.shards.len())]
     }
 
     /// Places a bid and waits for its durable answer. With an idempotency key, a retry of
@@ -364,6 +221,9 @@ impl Engine {
         let (input, hash, responder) = match &input.idempotency_key {
             None => (input, None, responder),
             Some(key) => {
+                if let Err(reply) = idempotency::validate_key(key) {
+                    return responder.send(reply);
+                }
                 let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
                 match self.idempotency.claim(input.bidder, key, hash).await {
                     idempotency::Claim::Answered(reply) => return responder.send(reply),
@@ -374,28 +234,36 @@ impl Engine {
                 }
             }
         };
-        self.queue(Command::Bid {
-            input,
-            request_hash: hash,
-            reply: responder,
-        })
+        let item = input.item;
+        self.queue(
+            item,
+            Command::Bid {
+                input,
+                request_hash: hash,
+                reply: responder,
+            },
+        )
         .await;
     }
 
     /// The responder of a bid whose key this caller has just claimed: it finishes the key.
     fn holding_key(&self, input: &BidInput, responder: Responder) -> Responder {
         match &input.idempotency_key {
-            Some(key) => responder.with_key(self.idempotency.clone(), input.bidder, key.clone()),
+            Some(key) => responder.holding(responder::ClaimedKey {
+                registry: self.idempotency.clone(),
+                user: input.bidder,
+                key: key.clone(),
+            }),
             None => responder,
         }
     }
 
-    /// Hands a command to its shard, waiting for room in its queue.
-    async fn queue(&self, command: Command) {
+    /// Hands a command about `item` to its shard, waiting for room in its queue.
+    async fn queue(&self, item: ItemId, command: Command) {
         if let Err(mpsc::error::SendError(command)) =
-            self.shard_for(command_item(&command)).send(command).await
+            self.shard_for(item).commands.send(command).await
         {
-            refuse_shutting_down(command);
+            command.refuse(BidReply::shutting_down());
         }
     }
 
@@ -405,6 +273,10 @@ impl Engine {
         let (hash, responder) = match &input.idempotency_key {
             None => (None, responder),
             Some(key) => {
+                if let Err(reply) = idempotency::validate_key(key) {
+                    responder.send(reply);
+                    return Submitted::Done;
+                }
                 let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
                 match self.idempotency.try_claim(input.bidder, key, hash) {
                     idempotency::TryClaim::Answered(reply) => {
@@ -412,7 +284,9 @@ impl Engine {
                         return Submitted::Done;
                     }
                     idempotency::TryClaim::MustWait => {
-                        return Submitted::MustWait(PendingBid(Waiting::Claim(input, responder)))
+                        return Submitted::MustWait(Box::new(PendingBid(Waiting::Claim(
+                            input, responder,
+                        ))))
                     }
                     idempotency::TryClaim::Mine => {
                         (Some(hash), self.holding_key(&input, responder))
@@ -420,65 +294,101 @@ impl Engine {
                 }
             }
         };
+        let item = input.item;
         let command = Command::Bid {
             input,
             request_hash: hash,
             reply: responder,
         };
-        match self.shard_for(command_item(&command)).try_send(command) {
+        match self.shard_for(item).commands.try_send(command) {
             Ok(()) => Submitted::Done,
             Err(mpsc::error::TrySendError::Closed(command)) => {
-                refuse_shutting_down(command);
+                command.refuse(BidReply::shutting_down());
                 Submitted::Done
             }
             Err(mpsc::error::TrySendError::Full(command)) => {
-                Submitted::MustWait(PendingBid(Waiting::Queue(command)))
+                Submitted::MustWait(Box::new(PendingBid(Waiting::Queue(item, command))))
             }
         }
     }
 
     /// Finishes handing on a bid that [`Engine::submit`] could not.
-    pub async fn finish_placing(&self, pending: PendingBid) {
+    pub async fn finish_placing(&self, pending: Box<PendingBid>) {
         match pending.0 {
             Waiting::Claim(input, responder) => self.place_bid_with(input, responder).await,
-            Waiting::Queue(command) => self.queue(command).await,
+            Waiting::Queue(item, command) => self.queue(item, command).await,
         }
     }
 
-    /// Loads the item's book if needed; afterwards the hub holds its committed snapshot.
-    pub async fn touch(&self, item: ItemId) {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .shard_for(item)
-            .send(Command::Touch { item, reply: tx })
-            .await
-            .is_ok()
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+    /// The item's committed state, loading its book first if it is not loaded yet; `None`
+    /// when the item is not live (missing, not published, not sold by bidding) or its book
+    /// could not be loaded within a few seconds.
+    pub async fn live_state(&self, item: ItemId) -> Option<ItemState> {
+        if let Some(state) = self.read_model.get(item) {
+            return Some(state);
         }
+        let (reply, answer) = oneshot::channel();
+        let touch = Command::Touch { item, reply };
+        let asked = async {
+            self.shard_for(item).touches.send(touch).await.ok()?;
+            answer.await.ok().flatten()
+        };
+        tokio::time::timeout(TOUCH_WAIT, asked).await.ok().flatten()
     }
 
-    /// Asks the item's shard to reload it (its price or the auction's calendar changed).
-    pub async fn reload_item(&self, item: ItemId) {
-        let _ = self.shard_for(item).send(Command::Reload { item }).await;
+    /// The item's committed state if its book is loaded (never waits).
+    pub fn committed_state(&self, item: ItemId) -> Option<ItemState> {
+        self.read_model.get(item)
     }
 
-    /// Reloads every live item of an auction (its calendar changed: closes and deadlines).
-    pub async fn reload_auction(&self, db: &PgPool, auction: AuctionId) -> sqlx::Result<()> {
-        let items: Vec<i64> = sqlx::query_scalar("SELECT id FROM items WHERE auction_id = $1 AND type = 'competitive' AND status = 'published'")
-            .bind(auction.0)
-            .fetch_all(db)
-            .await?;
-        for item in items {
-            self.reload_item(ItemId(item)).await;
-        }
-        Ok(())
+    /// The committed states of an auction's live items, by id.
+    pub fn auction_items(&self, auction: AuctionId) -> Vec<ItemState> {
+        self.read_model.auction_items(auction)
+    }
+
+    /// The auction's state as the engine follows it, if it has a live item or changed state
+    /// since the start.
+    pub fn auction_state(&self, auction: AuctionId) -> Option<AuctionState> {
+        self.gates.state(auction)
     }
 
     /// The auction's state changed (calendar flip or a manager's override): bids follow it
-    /// at once, and `auction:<id>` subscribers hear of it.
+    /// at once, and the publisher tells `auction:<id>` subscribers.
     pub fn auction_state_changed(&self, auction: AuctionId, state: AuctionState, overridden: bool) {
         self.gates.set(auction, state, overridden);
-        self.hub.publish_auction_state(auction, state);
+        self.publisher.auction_state(auction, state);
+    }
+
+    /// The auction's calendar (or state) changed: its state as above, and every book of it
+    /// is read again, so closes and deadlines follow the new dates at once.
+    pub async fn calendar_changed(
+        &self,
+        auction: AuctionId,
+        state: AuctionState,
+        overridden: bool,
+    ) {
+        self.auction_state_changed(auction, state, overridden);
+        for shard in self.shards.iter() {
+            let _ = shard
+                .commands
+                .send(Command::AuctionChanged { auction })
+                .await;
+        }
+    }
+
+    /// The item's settings changed, or it was published or withdrawn: its book (or the
+    /// memory that it is not live) is read again.
+    pub async fn item_changed(&self, item: ItemId) {
+        let _ = self
+            .shard_for(item)
+            .commands
+            .send(Command::Reload { item })
+            .await;
+    }
+
+    /// Periodic upkeep (the scheduler calls it every minute): forgets answered keys held in
+    /// memory for long enough (they stay in storage).
+    pub fn housekeeping(&self) {
+        self.idempotency.forget_old();
     }
 }

@@ -1,71 +1,98 @@
-//! One shard: a task that owns its items' books and applies commands one at a time from a
-//! bounded channel. Nothing else touches the books, so the hot path takes no lock.
+//! One shard: a task that owns its items' books and applies commands one at a time. Nothing
+//! else touches the books, so the hot path takes no lock.
 //!
 //! A bid is decided here (`domain::bidding`), applied to the book at once so the next
 //! command sees it, and handed to the journal. The bidder's answer, the price broadcast and
 //! the outbid notice all wait for the journal's commit. Refusals go through the journal
 //! too, behind the bids before them: a refusal quoting a minimum must not reveal a price
 //! that is not yet durable.
+//!
+//! Books are loaded beside the shard (a loader task per shard), so a load never stalls the
+//! other items' bids. Commands for an item being loaded wait in its slot, in order.
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, HashSet},
+    collections::{BinaryHeap, HashMap},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::Clock,
-    domain::{bidding::BidRequest, ItemId},
+    domain::{bidding::BidRequest, AuctionId, ItemId, UserId},
     engine::{
-        gate::{Gates, Shut},
-        journal::{BidRow, Change, Entry, JournalHandle, KeyRecord},
-        messages::{accepted_reply, refusal_reply},
+        answer::{accepted_reply, not_live_reply, refusal_reply, shut_reply, BidReply},
+        command::{BidInput, Command},
+        gate::Gates,
+        journal::{BidRow, Change, JournalHandle, KeyRecord, Queued, Record},
         micros,
-        recovery::{self, LoadedBook, NotBiddable},
-        BidInput, BidReply, Command, Responder,
+        ports::{BookSource, Publisher, StoreError},
+        recovery::{self, LoadedBook},
+        responder::Responder,
+        state::{NotLive, ReadModel},
     },
-    ws::hub::Hub,
 };
 
-/// After a failed load, the database is not asked again for this long: bids are refused at
-/// once instead of each waiting for a connection that will not come.
+/// After a failed load, storage is not asked again for this long: bids are refused at once
+/// instead of each waiting for a connection that will not come.
 const DB_BACKOFF: Duration = Duration::from_millis(250);
 /// The most books one load reads.
 const LOAD_BATCH: usize = 1000;
+/// How long a shard remembers that an item is not live (missing, not published, not sold by
+/// bidding): asking again within this costs no load. Short, because publishing an item
+/// makes it live (the catalog also tells the engine at once, `Engine::item_changed`).
+const NOT_LIVE_FOR: Duration = Duration::from_secs(10);
+/// The most not-live items one shard remembers. Ids can be made up by anyone, so the memory
+/// is bounded; beyond it the oldest are forgotten, which only costs a load each.
+const NOT_LIVE_MAX: usize = 10_000;
+/// Bid commands taken before a waiting touch is: touches (first looks at an item) never
+/// starve under a storm, and never hold a bid up by more than one lookup.
+const BIDS_PER_TOUCH: u32 = 16;
 
 enum Slot {
     Ready(Box<LoadedBook>),
-    /// A write touching this item failed: reload it from Postgres before its next command.
+    /// Its book must be read from storage before its next command (after a failed write,
+    /// or a load that failed).
     NeedsReload,
-    /// Its book is being read from Postgres by a separate task; the item's commands wait
-    /// here, in order, while the shard goes on serving its other items.
+    /// Its book is being read from storage by the loader; the item's commands wait here, in
+    /// order, while the shard goes on serving its other items.
     Loading {
         token: u64,
         waiting: Vec<Command>,
     },
+    /// Not live (remembered until `until`).
+    NotLive {
+        why: NotLive,
+        until: Instant,
+    },
 }
 
-/// What a load task sends back.
-/// The token tells a load's result from that of an older, superseded load of the same item.
-type Loaded = (ItemId, u64, sqlx::Result<Result<LoadedBook, NotBiddable>>);
+/// What the loader sends back. The token tells a load's result from that of an older,
+/// superseded load of the same item.
+type Loaded = (ItemId, u64, Result<Result<LoadedBook, NotLive>, StoreError>);
+
+/// A shard's queues: bids (and reloads) in one, first looks at an item in another, so that
+/// a flood of looks at made-up items never waits in front of a bid.
+pub struct Inbox {
+    pub commands: mpsc::Receiver<Command>,
+    pub touches: mpsc::Receiver<Command>,
+}
 
 pub struct Shard {
     index: usize,
     clock: Arc<dyn Clock>,
-    hub: Arc<Hub>,
+    read_model: Arc<ReadModel>,
+    publisher: Arc<dyn Publisher>,
     journal: JournalHandle,
     items: HashMap<ItemId, Slot>,
-    /// The journal generation this shard's entries carry.
-    generation: u64,
-    /// Items with entries sent in the current generation: the ones to reload if it fails.
-    dirty: HashSet<ItemId>,
+    not_live: usize,
     closes: BinaryHeap<Reverse<(DateTime<Utc>, ItemId)>>,
     db_down_until: Option<Instant>,
     /// Books to load: (item, token), to the shard's loader task.
@@ -74,52 +101,69 @@ pub struct Shard {
     loaded_rx: Option<mpsc::UnboundedReceiver<Loaded>>,
 }
 
+/// What a shard is made of.
+pub struct ShardParts<B> {
+    pub index: usize,
+    pub clock: Arc<dyn Clock>,
+    pub read_model: Arc<ReadModel>,
+    pub publisher: Arc<dyn Publisher>,
+    pub books: Arc<B>,
+    pub gates: Arc<Gates>,
+    pub journal: JournalHandle,
+}
+
 impl Shard {
-    pub fn new(
-        index: usize,
-        db: PgPool,
-        clock: Arc<dyn Clock>,
-        hub: Arc<Hub>,
-        gates: Arc<Gates>,
-        journal: JournalHandle,
-        books: Vec<LoadedBook>,
-    ) -> Shard {
+    pub fn new<B: BookSource>(parts: ShardParts<B>, loaded: Vec<LoadedBook>) -> Shard {
         let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
         let (load_tx, load_rx) = mpsc::unbounded_channel();
-        tokio::spawn(loader(db, gates, load_rx, loaded_tx));
+        tokio::spawn(loader(parts.books, parts.gates, load_rx, loaded_tx));
         let mut shard = Shard {
-            index,
-            clock,
-            hub,
-            journal,
+            index: parts.index,
+            clock: parts.clock,
+            read_model: parts.read_model,
+            publisher: parts.publisher,
+            journal: parts.journal,
             items: HashMap::new(),
-            generation: 0,
-            dirty: HashSet::new(),
+            not_live: 0,
             closes: BinaryHeap::new(),
             db_down_until: None,
             load_tx,
             next_token: 0,
             loaded_rx: Some(loaded_rx),
         };
-        for book in books {
+        for book in loaded {
             shard.install(book);
         }
         shard
     }
 
-    /// Takes a freshly loaded (committed) book into service and tells the hub its state.
+    /// Takes a freshly loaded (committed) book into service and records its state.
     fn install(&mut self, book: LoadedBook) {
         let state = book.state();
         self.closes.push(Reverse((state.closes_at, state.item)));
-        match self.hub.item_state(state.item) {
-            Some(published) if published == state => {}
-            Some(_) => self.hub.publish_reloaded(state),
-            None => self.hub.set_item_state(state),
-        }
-        self.items.insert(book.item, Slot::Ready(Box::new(book)));
+        self.read_model.loaded(state, self.publisher.as_ref());
+        self.insert(book.item, Slot::Ready(Box::new(book)));
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+    /// Puts a slot in place, keeping the count of not-live slots.
+    fn insert(&mut self, item: ItemId, slot: Slot) {
+        if matches!(slot, Slot::NotLive { .. }) {
+            self.not_live += 1;
+        }
+        if let Some(Slot::NotLive { .. }) = self.items.insert(item, slot) {
+            self.not_live -= 1;
+        }
+    }
+
+    fn take(&mut self, item: ItemId) -> Option<Slot> {
+        let slot = self.items.remove(&item);
+        if let Some(Slot::NotLive { .. }) = slot {
+            self.not_live -= 1;
+        }
+        slot
+    }
+
+    pub async fn run(mut self, mut inbox: Inbox, shutdown: CancellationToken) {
         let Some(mut loaded_rx) = self.loaded_rx.take() else {
             return;
         };
@@ -128,6 +172,7 @@ impl Shard {
             items = self.items.len(),
             "shard started"
         );
+        let mut bids_since_touch = 0u32;
         loop {
             let next_close = self.closes.peek().map(|Reverse((at, _))| *at);
             let sleep =
@@ -135,83 +180,130 @@ impl Shard {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                Some(item) = self.journal.broken.recv() => self.on_broken(item).await,
                 Some((item, token, result)) = loaded_rx.recv() => self.on_loaded(item, token, result).await,
-                command = rx.recv() => match command {
-                    Some(command) => self.handle(command).await,
+                command = inbox.commands.recv() => match command {
+                    Some(command) => {
+                        self.handle(command).await;
+                        bids_since_touch += 1;
+                        if bids_since_touch >= BIDS_PER_TOUCH {
+                            bids_since_touch = 0;
+                            if let Ok(touch) = inbox.touches.try_recv() {
+                                self.handle(touch).await;
+                            }
+                        }
+                    }
                     None => break,
                 },
+                Some(touch) = inbox.touches.recv() => {
+                    bids_since_touch = 0;
+                    self.handle(touch).await;
+                }
                 _ = tokio::time::sleep(sleep.unwrap_or(Duration::from_secs(3600))), if sleep.is_some() => self.close_due(),
             }
         }
         tracing::debug!(shard = self.index, "shard stopped");
     }
 
-    /// After a failed write, every item touched in that generation is reloaded before its
-    /// next command (see journal.rs).
-    fn check_generation(&mut self) {
-        let current = self
-            .journal
-            .generation
-            .load(std::sync::atomic::Ordering::Acquire);
-        if current != self.generation {
-            tracing::warn!(
-                shard = self.index,
-                items = self.dirty.len(),
-                "journal write failed; reloading the items it touched"
-            );
-            // Only a ready book can hold entries of the failed generation; a book being
-            // loaded has none, and must keep the commands waiting for it.
-            for item in self.dirty.drain() {
-                if let Some(slot @ Slot::Ready(_)) = self.items.get_mut(&item) {
-                    *slot = Slot::NeedsReload;
-                }
+    /// The journal could not write an entry of `item`: the book holds what storage does
+    /// not. Drop it, fence the journal, and read the item again.
+    async fn on_broken(&mut self, item: ItemId) {
+        tracing::warn!(
+            shard = self.index,
+            item = item.0,
+            "journal write failed; reloading the item"
+        );
+        let waiting = match self.take(item) {
+            // A load in flight started after the failure (a reload waits for the journal
+            // first), so it reads what storage has: keep it.
+            Some(loading @ Slot::Loading { .. }) => {
+                self.insert(item, loading);
+                None
             }
-            self.generation = current;
+            Some(Slot::Ready(_)) | Some(Slot::NeedsReload) => Some(Vec::new()),
+            Some(slot @ Slot::NotLive { .. }) => {
+                self.insert(item, slot);
+                None
+            }
+            None => None,
+        };
+        if self.journal.tx.send(Queued::Fence(item)).await.is_err() {
+            return;
+        }
+        if let Some(waiting) = waiting {
+            if self.db_is_down() {
+                self.insert(item, Slot::NeedsReload);
+            } else {
+                self.start_load(item, waiting);
+            }
         }
     }
 
     async fn handle(&mut self, command: Command) {
-        self.check_generation();
+        if let Command::AuctionChanged { auction } = command {
+            return self.auction_changed(auction).await;
+        }
         if let Command::Reload { item } = command {
             // Let what is in flight commit first, or the reload would drop it from the book.
             self.barrier().await;
-            self.check_generation();
-            match self.items.remove(&item) {
-                Some(Slot::Ready(_)) => {
-                    self.items.insert(item, Slot::NeedsReload);
-                    // Reload now, so subscribers see the new closing time without waiting
-                    // for the next bid.
-                    let (tx, _) = oneshot::channel();
-                    self.route(Command::Touch { item, reply: tx }).await;
-                }
+            match self.take(item) {
+                // Reload now, so subscribers see the new closing time without waiting for
+                // the next bid.
+                Some(Slot::Ready(_)) | Some(Slot::NeedsReload) => self.start_load(item, Vec::new()),
                 // The load in flight may have read the item before the change: load it
                 // again, keeping the commands that wait. The older load's result no longer
                 // matches the item's token and is dropped when it comes.
                 Some(Slot::Loading { waiting, .. }) => self.start_load(item, waiting),
-                // Not loaded yet: its next command loads the current state anyway.
-                Some(Slot::NeedsReload) => {
-                    self.items.insert(item, Slot::NeedsReload);
-                }
-                None => {}
+                // It may be live now (published): its next command loads it.
+                Some(Slot::NotLive { .. }) | None => {}
             }
             return;
         }
         self.route(command).await;
     }
 
+    /// The auction's calendar changed: every book of it is read again. Loads in flight may
+    /// have read the old calendar, and their auction is not known before they finish: they
+    /// all start again (a calendar change is rare, loads are batched).
+    async fn auction_changed(&mut self, auction: AuctionId) {
+        // Let what is in flight commit first, or the reload would drop it from the books.
+        self.barrier().await;
+        let affected: Vec<ItemId> = self
+            .items
+            .iter()
+            .filter(|(_, slot)| match slot {
+                Slot::Ready(book) => book.auction == auction,
+                Slot::Loading { .. } => true,
+                Slot::NeedsReload | Slot::NotLive { .. } => false,
+            })
+            .map(|(item, _)| *item)
+            .collect();
+        for item in affected {
+            let waiting = match self.take(item) {
+                Some(Slot::Loading { waiting, .. }) => waiting,
+                _ => Vec::new(),
+            };
+            self.start_load(item, waiting);
+        }
+    }
+
+    fn db_is_down(&self) -> bool {
+        self.db_down_until.is_some_and(|t| Instant::now() < t)
+    }
+
     /// Sends a command to its item's book, starting a load when the book is not ready.
     async fn route(&mut self, command: Command) {
-        let item = match &command {
-            Command::Bid { input, .. } => input.item,
-            Command::Touch { item, .. } => *item,
-            Command::Reload { item } => *item,
-        };
+        let Some(item) = command.item() else { return };
         match self.items.get_mut(&item) {
             Some(Slot::Ready(_)) => self.apply(command).await,
             Some(Slot::Loading { waiting, .. }) => waiting.push(command),
-            None | Some(Slot::NeedsReload) => {
-                if self.db_down_until.is_some_and(|t| Instant::now() < t) {
-                    return answer(command, BidReply::storage_unavailable());
+            Some(Slot::NotLive { why, until }) if Instant::now() < *until => {
+                let why = *why;
+                command.refuse(not_live_reply(why));
+            }
+            _ => {
+                if self.db_is_down() {
+                    return command.refuse(BidReply::storage_unavailable());
                 }
                 self.start_load(item, vec![command]);
             }
@@ -225,11 +317,11 @@ impl Shard {
         if self.load_tx.send((item, token)).is_err() {
             // The loader is gone (shutting down): nothing will load it.
             for command in waiting {
-                answer(command, BidReply::storage_unavailable());
+                command.refuse(BidReply::storage_unavailable());
             }
             return;
         }
-        self.items.insert(item, Slot::Loading { token, waiting });
+        self.insert(item, Slot::Loading { token, waiting });
     }
 
     /// A book finished loading: install it, then run the commands that waited for it.
@@ -237,18 +329,17 @@ impl Shard {
         &mut self,
         item: ItemId,
         token: u64,
-        result: sqlx::Result<Result<LoadedBook, NotBiddable>>,
+        result: Result<Result<LoadedBook, NotLive>, StoreError>,
     ) {
         // A result for anything but the item's current load is stale: drop it, never let it
         // replace a book that has moved on.
         if !matches!(self.items.get(&item), Some(Slot::Loading { token: t, .. }) if *t == token) {
             return;
         }
-        let waiting = match self.items.remove(&item) {
+        let waiting = match self.take(item) {
             Some(Slot::Loading { waiting, .. }) => waiting,
             _ => Vec::new(),
         };
-        self.check_generation();
         let refusal = match result {
             Ok(Ok(book)) => {
                 self.db_down_until = None;
@@ -258,34 +349,47 @@ impl Shard {
                 }
                 return;
             }
-            Ok(Err(NotBiddable::Inconsistent)) => BidReply::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "item_unavailable",
-                "Bidding on this item is paused while the auction team checks it. Please ask at the desk.",
-            ),
-            Ok(Err(NotBiddable::Missing)) => {
-                BidReply::error(StatusCode::NOT_FOUND, "not_found", "Item was not found.")
+            Ok(Err(why)) => {
+                self.db_down_until = None;
+                self.remember_not_live(item, why);
+                not_live_reply(why)
             }
-            Ok(Err(NotBiddable::NotCompetitive)) => BidReply::error(
-                StatusCode::CONFLICT,
-                "not_biddable",
-                "This item is not sold by bidding.",
-            ),
-            Ok(Err(NotBiddable::NotPublished)) => BidReply::error(
-                StatusCode::CONFLICT,
-                "not_biddable",
-                "This item is not open for bidding.",
-            ),
             Err(e) => {
                 tracing::warn!(shard = self.index, item = item.0, error = %e, "loading a book failed");
                 self.db_down_until = Some(Instant::now() + DB_BACKOFF);
-                self.items.insert(item, Slot::NeedsReload);
+                self.insert(item, Slot::NeedsReload);
                 BidReply::storage_unavailable()
             }
         };
         for command in waiting {
-            answer(command, refusal.clone());
+            command.refuse(refusal.clone());
         }
+    }
+
+    fn remember_not_live(&mut self, item: ItemId, why: NotLive) {
+        if self.not_live >= NOT_LIVE_MAX {
+            let now = Instant::now();
+            self.items
+                .retain(|_, slot| !matches!(slot, Slot::NotLive { until, .. } if *until <= now));
+            self.not_live = self
+                .items
+                .values()
+                .filter(|s| matches!(s, Slot::NotLive { .. }))
+                .count();
+            if self.not_live >= NOT_LIVE_MAX {
+                // All recent: forget them all rather than keep a list in order.
+                self.items
+                    .retain(|_, slot| !matches!(slot, Slot::NotLive { .. }));
+                self.not_live = 0;
+            }
+        }
+        self.insert(
+            item,
+            Slot::NotLive {
+                why,
+                until: Instant::now() + NOT_LIVE_FOR,
+            },
+        );
     }
 
     /// Runs a command on an item whose book is ready.
@@ -296,24 +400,18 @@ impl Shard {
                 request_hash,
                 reply,
             } => self.bid(input, request_hash, reply).await,
-            Command::Touch { reply, .. } => {
-                let _ = reply.send(());
+            Command::Touch { item, reply } => {
+                // The committed state, never the book's (which may hold bids in flight).
+                let _ = reply.send(self.read_model.get(item));
             }
-            Command::Reload { .. } => {}
+            Command::Reload { .. } | Command::AuctionChanged { .. } => {}
         }
     }
 
-    /// Waits until every entry sent so far is committed (or failed).
+    /// Waits until every entry sent so far is resolved (committed or refused).
     async fn barrier(&mut self) {
-        let (reply, rx) = Responder::caller();
-        let entry = Entry {
-            generation: self.generation,
-            change: Change::Refused,
-            key: None,
-            response: BidReply::storage_unavailable(),
-            reply,
-        };
-        if self.journal.tx.send(entry).await.is_ok() {
+        let (done, rx) = oneshot::channel();
+        if self.journal.tx.send(Queued::Barrier(done)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -321,7 +419,6 @@ impl Shard {
     async fn bid(&mut self, input: BidInput, request_hash: Option<[u8; 32]>, reply: Responder) {
         let item = input.item;
         let now = micros(self.clock.now());
-        let generation = self.generation;
         let Some(Slot::Ready(book)) = self.items.get_mut(&item) else {
             // `apply` is only called for ready items; anything else is a bug, answered safely.
             reply.send(BidReply::storage_unavailable());
@@ -335,7 +432,7 @@ impl Shard {
             }),
             _ => None,
         };
-        let (change, response) = match book.gate.admits_bids() {
+        let (change, answer) = match book.gate.admits_bids() {
             Err(shut) => (Change::Refused, shut_reply(shut)),
             Ok(()) => {
                 let request = BidRequest {
@@ -350,12 +447,11 @@ impl Shard {
                         book.leader_paddle = book.paddles.get(&accepted.leader).copied();
                         let state = book.state();
                         let leader_paddle = book.leader_paddle.unwrap_or(input.paddle);
-                        let response =
+                        let answer =
                             accepted_reply(item, &accepted, state.bid_count, leader_paddle);
                         if accepted.extended {
                             self.closes.push(Reverse((accepted.closes_at, item)));
                         }
-                        self.dirty.insert(item);
                         let bid = BidRow {
                             item,
                             bidder: input.bidder,
@@ -368,25 +464,26 @@ impl Shard {
                             Change::Accepted {
                                 bid,
                                 state,
-                                leader: accepted.leader,
-                                outbid: accepted.previous_leader,
+                                leader: UserId(accepted.leader),
+                                outbid: accepted.previous_leader.map(UserId),
                                 extended: accepted.extended,
                             },
-                            response,
+                            answer,
                         )
                     }
                 }
             }
         };
-        let entry = Entry {
-            generation,
+        let record = Record {
+            item,
             change,
             key,
-            response,
-            reply,
+            answer,
         };
-        if let Err(mpsc::error::SendError(entry)) = self.journal.tx.send(entry).await {
-            entry.reply.send(BidReply::storage_unavailable());
+        if let Err(mpsc::error::SendError(Queued::Entry(_, reply))) =
+            self.journal.tx.send(Queued::Entry(record, reply)).await
+        {
+            reply.send(BidReply::storage_unavailable());
         }
     }
 
@@ -401,7 +498,7 @@ impl Shard {
             self.closes.pop();
             if let Some(Slot::Ready(book)) = self.items.get(&item) {
                 if book.book.closes_at() == at {
-                    self.hub.publish_closed(item, at);
+                    self.publisher.closed(item, at);
                 }
             }
         }
@@ -409,11 +506,11 @@ impl Shard {
 }
 
 /// Loads one shard's books beside it: every request waiting is loaded with one set of
-/// queries (recovery::load_items), so a burst of loads (the first bids on new items, a
+/// queries (`BookSource::load_items`), so a burst of loads (the first bids on new items, a
 /// calendar change, the reload after a failed write) costs a few round trips, not a few
 /// per item queued on the pool behind the storm.
-async fn loader(
-    db: PgPool,
+async fn loader<B: BookSource>(
+    source: Arc<B>,
     gates: Arc<Gates>,
     mut requests: mpsc::UnboundedReceiver<(ItemId, u64)>,
     loaded: mpsc::UnboundedSender<Loaded>,
@@ -431,12 +528,23 @@ async fn loader(
         // In a task of its own, so even a panic while building a book answers the batch
         // (as a failed load) instead of leaving its items' commands waiting for ever.
         let load = {
-            let (db, gates) = (db.clone(), gates.clone());
-            tokio::spawn(async move { recovery::load_items(&db, &gates, &items).await })
+            let (source, gates) = (source.clone(), gates.clone());
+            tokio::spawn(async move {
+                let rows = source.load_items(&items).await?;
+                Ok::<_, StoreError>(
+                    rows.into_iter()
+                        .map(|(item, row)| {
+                            let book = row
+                                .and_then(|(stored, bids)| recovery::build(&stored, &bids, &gates));
+                            (item, book)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            })
         };
         let result = match load.await {
             Ok(result) => result,
-            Err(e) => Err(sqlx::Error::Protocol(format!("loading books failed: {e}"))),
+            Err(e) => Err(StoreError::Internal(format!("loading books failed: {e}"))),
         };
         match result {
             Ok(books) => {
@@ -450,42 +558,10 @@ async fn loader(
                 }
             }
             Err(e) => {
-                let why = e.to_string();
                 for (item, token) in batch.drain(..) {
-                    let _ = loaded.send((item, token, Err(sqlx::Error::Protocol(why.clone()))));
+                    let _ = loaded.send((item, token, Err(e.clone())));
                 }
             }
         }
-    }
-}
-
-/// Answers a command that cannot run (its item could not be loaded).
-fn answer(command: Command, reply: BidReply) {
-    match command {
-        Command::Bid { reply: tx, .. } => tx.send(reply),
-        Command::Touch { reply: tx, .. } => {
-            let _ = tx.send(());
-        }
-        Command::Reload { .. } => {}
-    }
-}
-
-fn shut_reply(shut: Shut) -> BidReply {
-    match shut {
-        Shut::NotYetOpen => BidReply::error(
-            StatusCode::CONFLICT,
-            "bidding_not_open",
-            "Bidding has not opened yet.",
-        ),
-        Shut::Over => BidReply::error(
-            StatusCode::CONFLICT,
-            "bidding_closed",
-            "Bidding has closed.",
-        ),
-        Shut::PausedByManager => BidReply::error(
-            StatusCode::CONFLICT,
-            "bidding_paused",
-            "Bidding is paused by the auction managers. Please wait a moment.",
-        ),
     }
 }

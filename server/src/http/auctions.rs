@@ -230,8 +230,8 @@ async fn update(
     // The books close by the calendar: the engine follows the new dates at once.
     state
         .engine
-        .auction_state_changed(id, after.state_at(now), after.override_state().is_some());
-    state.engine.reload_auction(&state.db, id).await?;
+        .calendar_changed(id, after.state_at(now), after.override_state().is_some())
+        .await;
     Ok(Json(AuctionView::new(&after, now)))
 }
 
@@ -287,7 +287,7 @@ async fn set_state(
     // The books close by the calendar: the engine follows the new dates at once.
     state
         .engine
-        .auction_state_changed(id, after.state_at(now), after.override_state().is_some());
-    state.engine.reload_auction(&state.db, id).await?;
+        .calendar_changed(id, after.state_at(now), after.override_state().is_some())
+        .await;
     Ok(Json(AuctionView::new(&after, now)))
 }

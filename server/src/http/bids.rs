@@ -5,7 +5,7 @@
 use axum::{
     body::Body,
     extract::State,
-    http::{header, HeaderMap, HeaderValue, Response},
+    http::{header, HeaderMap, HeaderValue, Response, StatusCode},
     routing::get,
     Router,
 };
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     app::AppState,
     domain::{Cents, ItemId, Role},
-    engine::{messages::bidder_label, BidInput, BidReply},
+    engine::{bidder_label, BidInput, BidReply},
     http::{
         error::{ApiError, ApiResult},
         extract::{ApiJson, ApiPath, CurrentUser},
@@ -40,7 +40,8 @@ struct BidRequest {
 
 fn reply_response(reply: BidReply) -> Response<Body> {
     let mut response = Response::new(Body::from(reply.body.to_string()));
-    *response.status_mut() = reply.status;
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -78,12 +79,7 @@ async fn place(
         (Some(k), _) | (None, Some(k)) => Some(k),
         (None, None) => None,
     };
-    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
-        return Err(ApiError {
-            field: Some("idempotencyKey"),
-            ..ApiError::validation("idempotencyKey must be 1 to 200 characters.")
-        });
-    }
+    // The key itself is checked by the engine, where every bid path meets.
     let reply = state
         .engine
         .place_bid(BidInput {

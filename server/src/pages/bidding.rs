@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::{
     app::AppState,
     domain::{Cents, ItemId},
-    engine::BidInput,
+    engine::{bidder_label, BidInput, Outcome},
     http::error::ApiError,
     pages::{error::PageError, PageCtx, PageForm},
 };
@@ -25,18 +25,15 @@ pub fn router() -> Router<AppState> {
 /// The panel's context for a competitive item: its committed live state (the hub's, so
 /// never a bid that is not yet durable), and a fresh idempotency key for the form.
 pub async fn panel_context(state: &AppState, item: ItemId) -> Option<Value> {
-    if state.engine.hub.item_state(item).is_none() {
-        state.engine.touch(item).await;
-    }
-    let live = state.engine.hub.item_state(item)?;
+    let live = state.engine.live_state(item).await?;
     let now = state.now();
     Some(context! {
         current_bid => live.price.map(|p| p.to_string()),
         bid_count => live.bid_count,
         next_minimum => live.next_minimum.to_string(),
         closes_at => live.closes_at.to_rfc3339(),
-        closed => now >= live.closes_at,
-        leading_bidder_id => live.leader_paddle.map(crate::engine::messages::bidder_label),
+        closed => live.closed_at(now),
+        leading_bidder_id => live.leader_paddle.map(bidder_label),
         bid_key => crate::engine::idempotency::new_key(),
     })
 }
@@ -98,9 +95,8 @@ async fn bid(
             }
         },
     };
-    let key = form
-        .idempotency_key
-        .filter(|k| !k.is_empty() && k.len() <= 200);
+    // An empty field is no key; anything else is checked by the engine like every key.
+    let key = form.idempotency_key.filter(|k| !k.is_empty());
     let reply = ctx
         .state
         .engine
@@ -113,48 +109,21 @@ async fn bid(
             idempotency_key: key,
         })
         .await;
-    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
-    let message = if reply.status.is_success() {
-        // Money is re-read from the stored answer's text, never through a float.
-        let price = money_field(&reply.body, "currentBid").unwrap_or_default();
-        if body["leading"] == true {
-            format!("Your bid is in. You are the highest bidder at ${price}.")
-        } else {
-            format!("Your bid is in, but another bidder's maximum is higher. The current bid is ${price}.")
+    let message = match reply.outcome() {
+        Ok(Outcome::Accepted(body)) if body.leading => format!(
+            "Your bid is in. You are the highest bidder at ${}.",
+            body.current_bid
+        ),
+        Ok(Outcome::Accepted(body)) => format!(
+            "Your bid is in, but another bidder's maximum is higher. The current bid is ${}.",
+            body.current_bid
+        ),
+        Ok(Outcome::Refused(body)) => body.message,
+        Err(e) => {
+            tracing::error!(error = %e, "a bid answer did not read back");
+            "Your bid did not go through. Please try again.".to_string()
         }
-    } else {
-        body["message"]
-            .as_str()
-            .unwrap_or("Your bid did not go through. Please try again.")
-            .to_string()
     };
     ctx.set_flash(&message).await;
     Ok(Redirect::to(&back).into_response())
-}
-
-/// Reads a money field from JSON text as written (`"currentBid":125.00` → `125.00`).
-fn money_field(json: &str, field: &str) -> Option<String> {
-    let marker = format!("\"{field}\":");
-    let start = json.find(&marker)? + marker.len();
-    let text: String = json[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    (!text.is_empty()).then_some(text)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn money_is_read_as_written() {
-        assert_eq!(
-            super::money_field(
-                r#"{"leading":true,"currentBid":125.50,"seq":1}"#,
-                "currentBid"
-            )
-            .as_deref(),
-            Some("125.50")
-        );
-        assert_eq!(super::money_field(r#"{"x":1}"#, "currentBid"), None);
-    }
 }

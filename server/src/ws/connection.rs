@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use crate::{
     app::AppState,
     domain::UserId,
-    engine::{BidInput, BidReply, PendingBid, ReplyTo, Responder, Submitted},
+    engine::{BidInput, BidReply, PendingBid, Responder, Submitted},
     http::{error::ApiError, extract::CurrentUser},
     store::users,
     ws::{
@@ -96,8 +96,8 @@ async fn upgrade(
 }
 
 async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) {
-    let hub = state.engine.hub.clone();
-    let conn = hub.connect(user.as_ref().map(|u| u.id().0));
+    let hub = state.hub.clone();
+    let conn = hub.connect(user.as_ref().map(|u| u.id()));
     let mut topics: Vec<Topic> = Vec::new();
     let mut bidder = Bidder {
         who: user.map(|u| {
@@ -172,7 +172,7 @@ async fn handle(
         Ok(m) => m,
         Err(why) => return conn.push(protocol::error("bad_message", &why)),
     };
-    let hub = &state.engine.hub;
+    let hub = &state.hub;
     match message {
         ClientMessage::Ping { client_time } => conn.push(protocol::pong(client_time, state.now())),
         ClientMessage::Subscribe { topics: names } => {
@@ -197,10 +197,7 @@ async fn handle(
                 // An item topic is followed only when the item has live bidding (its book is
                 // loaded): naming random ids must not grow the hub.
                 if let Topic::Item(item) = topic {
-                    if hub.item_state(item).is_none() {
-                        state.engine.touch(item).await;
-                    }
-                    if hub.item_state(item).is_none() {
+                    if state.engine.live_state(item).await.is_none() {
                         conn.push(protocol::error(
                             "not_live",
                             &format!("Item {item} has no live bidding."),
@@ -228,13 +225,9 @@ async fn handle(
     }
 }
 
-/// The answer to a bid beyond [`MAX_PENDING_BIDS`] awaiting answers on one connection.
-fn too_many_bids() -> BidReply {
-    BidReply::error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "Too many bids at once; wait for the answers.",
-    )
+/// An edge refusal (unauthenticated, rate limited, not verified) as a bid's answer.
+fn refusal(e: &ApiError) -> BidReply {
+    BidReply::error(e.status.as_u16(), &e.code, &e.message)
 }
 
 /// Takes one bid frame: answered at once when it cannot run, handed to its shard when it
@@ -243,11 +236,9 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
     let received = Instant::now();
     let reference = frame.reference.as_deref().map(Box::from);
     if !conn.bid_started(MAX_PENDING_BIDS) {
-        let reply = too_many_bids();
         conn.push(protocol::bid_result(
             reference.as_deref(),
-            reply.status.as_u16(),
-            &reply.body,
+            &BidReply::too_many_bids(),
         ));
         state
             .metrics
@@ -255,15 +246,9 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
             .observe(received.elapsed().as_secs_f64());
         return;
     }
-    let responder = Responder::new(ReplyTo::Socket {
-        conn: conn.clone(),
-        reference,
-        received,
-        answer_seconds: state.metrics.bid_answer_seconds.clone(),
-    });
+    let responder = Responder::sink(conn.clone(), reference, received);
     let Some(who) = bidder.who.clone() else {
-        let e = ApiError::unauthenticated();
-        return responder.send(BidReply::from_api_error(&e));
+        return responder.send(refusal(&ApiError::unauthenticated()));
     };
     // Later bids follow earlier ones that are still waiting in the bid task.
     let job = if bidder.worker_busy() || !who.verified.load(Ordering::Acquire) {
@@ -280,19 +265,11 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
     bidder.hand_to_worker(state, who, job);
 }
 
-/// The bid, once the bidder may bid (within the write rate limit) and its key is sane.
+/// The bid, once the bidder may bid (within the write rate limit). Its idempotency key is
+/// checked by the engine, where every bid path meets.
 fn checked_input(state: &AppState, who: &Who, frame: BidFrame) -> Result<BidInput, BidReply> {
     if let Err(e) = state.limits.check_write_account(who.id) {
-        return Err(BidReply::from_api_error(&e));
-    }
-    if let Some(k) = frame.idempotency_key.as_deref() {
-        if k.is_empty() || k.len() > 200 {
-            return Err(BidReply::error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "idempotencyKey must be 1 to 200 characters.",
-            ));
-        }
+        return Err(refusal(&e));
     }
     Ok(BidInput {
         item: frame.item_id,
@@ -305,24 +282,18 @@ fn checked_input(state: &AppState, who: &Who, frame: BidFrame) -> Result<BidInpu
 }
 
 fn send_snapshot(state: &AppState, conn: &Conn, topic: Topic) {
-    let hub = &state.engine.hub;
     let now = state.now();
     match topic {
         Topic::Item(item) => {
-            if let Some(s) = hub.item_state(item) {
-                conn.push(s.snapshot_message(now));
+            if let Some(s) = state.engine.committed_state(item) {
+                conn.push(protocol::item_snapshot(&s, now));
             }
         }
         Topic::Auction(auction) => {
-            let current = state
-                .engine
-                .gates
-                .state(auction)
-                .or_else(|| hub.auction_state(auction));
             conn.push(protocol::auction_snapshot(
                 auction,
-                current,
-                &hub.auction_items(auction),
+                state.engine.auction_state(auction),
+                &state.engine.auction_items(auction),
                 now,
             ));
         }
@@ -356,7 +327,7 @@ enum Job {
     /// A frame to check in full (re-reading an unverified account) and place.
     Check(BidFrame, Responder),
     /// A bid the engine could not take without waiting.
-    Place(PendingBid),
+    Place(Box<PendingBid>),
 }
 
 impl Bidder {
@@ -391,7 +362,7 @@ impl Bidder {
         if let Err(e) = worker.jobs.try_send(job) {
             // Cannot happen (see the capacity), but a bid must never vanish unanswered.
             worker.busy.fetch_sub(1, Ordering::AcqRel);
-            let reply = too_many_bids();
+            let reply = BidReply::too_many_bids();
             match e.into_inner() {
                 Job::Check(_, responder) => responder.send(reply),
                 Job::Place(pending) => drop(pending),
@@ -413,7 +384,7 @@ async fn bid_worker(
             Job::Check(frame, responder) => {
                 recheck_verified(&state, &who).await;
                 if !who.verified.load(Ordering::Acquire) {
-                    responder.send(BidReply::from_api_error(&ApiError::email_not_verified()));
+                    responder.send(refusal(&ApiError::email_not_verified()));
                 } else {
                     match checked_input(&state, &who, frame) {
                         Err(reply) => responder.send(reply),

@@ -17,11 +17,13 @@ use std::{
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::Notify;
 
 use crate::{
-    domain::{AuctionId, AuctionState, ItemId},
-    engine::messages::{closing_message, outbid_message, ItemState},
+    domain::{AuctionId, AuctionState, ItemId, UserId},
+    engine::{AnswerSink, BidReply, ItemState, Publisher},
+    ws::protocol,
 };
 
 /// A connection's queued bytes beyond which it is disconnected as too slow. 256 KiB is
@@ -66,11 +68,23 @@ struct Outbox {
 pub struct Conn {
     pub id: u64,
     /// The signed-in user, for `outbid` notices.
-    pub user: Option<i64>,
+    pub user: Option<UserId>,
     outbox: Mutex<Outbox>,
     notify: Notify,
     /// Bids sent on this connection and not yet answered.
     bids_in_flight: AtomicU32,
+    /// From a bid frame read to its answer queued (`auuction_bid_answer_seconds`).
+    answer_seconds: Histogram,
+}
+
+/// A bid's answer goes straight into the outbox as a `bid_result`.
+impl AnswerSink for Conn {
+    fn answer(&self, reference: Option<&str>, received: std::time::Instant, reply: &BidReply) {
+        self.push(protocol::bid_result(reference, reply));
+        self.bid_answered();
+        self.answer_seconds
+            .observe(received.elapsed().as_secs_f64());
+    }
 }
 
 /// What the connection's writer takes from its outbox in one go.
@@ -152,28 +166,37 @@ impl Conn {
 
 type Subscribers = Arc<DashMap<u64, Arc<Conn>>>;
 
-/// Topics, subscribers, and the last committed state of every live item.
-#[derive(Default)]
+/// Topics and their subscribers. It keeps no state of its own: snapshots come from the
+/// engine's read model (committed state only).
 pub struct Hub {
     next_id: AtomicU64,
     topics: DashMap<Topic, Subscribers>,
     /// Connections of each signed-in user, for `outbid`.
-    users: DashMap<i64, Vec<Arc<Conn>>>,
-    /// The committed state of each item: snapshots on subscribe come from here, never from
-    /// a shard's book (which may hold bids not yet committed).
-    latest: DashMap<ItemId, ItemState>,
-    auctions: DashMap<AuctionId, AuctionState>,
+    users: DashMap<UserId, Vec<Arc<Conn>>>,
     connections: AtomicU64,
+    answer_seconds: Histogram,
 }
 
 impl Hub {
-    pub fn connect(&self, user: Option<i64>) -> Arc<Conn> {
+    /// A hub whose connections count their answers' latency in `answer_seconds`.
+    pub fn new(answer_seconds: Histogram) -> Hub {
+        Hub {
+            next_id: AtomicU64::new(0),
+            topics: DashMap::new(),
+            users: DashMap::new(),
+            connections: AtomicU64::new(0),
+            answer_seconds,
+        }
+    }
+
+    pub fn connect(&self, user: Option<UserId>) -> Arc<Conn> {
         let conn = Arc::new(Conn {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             user,
             outbox: Mutex::new(Outbox::default()),
             notify: Notify::new(),
             bids_in_flight: AtomicU32::new(0),
+            answer_seconds: self.answer_seconds.clone(),
         });
         if let Some(u) = user {
             self.users.entry(u).or_default().push(conn.clone());
@@ -225,112 +248,18 @@ impl Hub {
         self.subscribers(topic).map(|s| s.len()).unwrap_or(0)
     }
 
-    /// The committed snapshot of an item, if its book is loaded.
-    pub fn item_state(&self, item: ItemId) -> Option<ItemState> {
-        self.latest.get(&item).map(|s| s.clone())
-    }
-
-    /// The committed states of an auction's loaded items (the manager's dashboard snapshot).
-    pub fn auction_items(&self, auction: AuctionId) -> Vec<ItemState> {
-        let mut items: Vec<ItemState> = self
-            .latest
-            .iter()
-            .filter(|e| e.auction == auction)
-            .map(|e| e.clone())
-            .collect();
-        items.sort_by_key(|s| s.item);
-        items
-    }
-
-    pub fn auction_state(&self, auction: AuctionId) -> Option<AuctionState> {
-        self.auctions.get(&auction).map(|s| *s)
-    }
-
-    /// Records an item's committed state without telling anyone (a book was loaded).
-    pub fn set_item_state(&self, state: ItemState) {
-        self.latest.insert(state.item, state);
-    }
-
-    /// A committed change of an item: price to its topic and its auction's topic, the
-    /// outbid notice to the bidder who lost the lead, a closing notice on extension.
-    /// Called only after the journal committed it.
-    pub fn publish_committed(&self, state: ItemState, outbid: Option<i64>, extended: bool) {
-        // The journal's fan-out runs behind its commits. A book reloaded from Postgres in
-        // the meantime (a calendar change) has already published this seq or a later one,
-        // read after the commit: that state is newer, and the price and closing time must
-        // not step back to this one. The outbid notice is still news to its bidder.
-        let newer = self.publish_state_if(state.clone(), |latest| latest.seq < state.seq);
-        if newer && extended {
-            self.publish(
-                Topic::Item(state.item),
-                closing_message(state.item, state.closes_at, false),
-            );
-        }
-        self.notify_outbid(&state, outbid);
-    }
-
-    /// A book reloaded from Postgres (after a calendar change or a failed write): its state
-    /// is what is committed now, so it replaces whatever was published, even at the same seq.
-    pub fn publish_reloaded(&self, state: ItemState) {
-        self.publish_state_if(state, |_| true);
-    }
-
-    fn notify_outbid(&self, state: &ItemState, outbid: Option<i64>) {
-        if let Some(user) = outbid {
-            if let Some(conns) = self.users.get(&user) {
-                let message = outbid_message(state);
-                for conn in conns.iter() {
-                    conn.push(message.clone());
-                }
-            }
-        }
-    }
-
-    /// Records the item's state and sends its price, unless `replaces` says the recorded one
-    /// is newer. Returns whether it did. The check, the record and the sends happen under
-    /// the item's entry lock, so of two publishers racing (the fan-out and a reload) the
-    /// last price sent is always the recorded one.
-    fn publish_state_if(
-        &self,
-        state: ItemState,
-        replaces: impl FnOnce(&ItemState) -> bool,
-    ) -> bool {
-        use dashmap::mapref::entry::Entry;
-        // The committed state is recorded before anyone is told: a client subscribing in
-        // between then gets this state in its snapshot instead of missing it.
-        let recorded = match self.latest.entry(state.item) {
-            Entry::Occupied(mut entry) => {
-                if !replaces(entry.get()) {
-                    return false;
-                }
-                entry.insert(state);
-                entry.into_ref()
-            }
-            Entry::Vacant(entry) => entry.insert(state),
-        };
-        let state = recorded.value();
-        // Serialised once, and only when someone follows the item or its auction.
+    /// Sends an item's price to its topic and its auction's topic, serialised once and
+    /// only when someone follows either. Conflated per connection.
+    fn send_price(&self, state: &ItemState) {
         let mut price: Option<Utf8Bytes> = None;
         for topic in [Topic::Item(state.item), Topic::Auction(state.auction)] {
             if let Some(subs) = self.subscribers(topic) {
-                let price = price.get_or_insert_with(|| state.price_message());
+                let price = price.get_or_insert_with(|| protocol::price(state));
                 for conn in subs.iter() {
                     conn.push_price(state.item, price.clone());
                 }
             }
         }
-        true
-    }
-
-    /// The item closed (its deadline passed with no extension pending).
-    pub fn publish_closed(&self, item: ItemId, closes_at: DateTime<Utc>) {
-        self.publish(Topic::Item(item), closing_message(item, closes_at, true));
-    }
-
-    pub fn publish_auction_state(&self, auction: AuctionId, state: AuctionState) {
-        self.auctions.insert(auction, state);
-        let message = crate::ws::protocol::auction_state_message(auction, state);
-        self.publish(Topic::Auction(auction), message);
     }
 
     pub fn publish(&self, topic: Topic, message: Utf8Bytes) {
@@ -339,6 +268,47 @@ impl Hub {
                 conn.push(message.clone());
             }
         }
+    }
+}
+
+/// The engine's committed changes, told to subscribers.
+impl Publisher for Hub {
+    fn item_changed(&self, state: &ItemState) {
+        self.send_price(state);
+    }
+
+    fn extended(&self, state: &ItemState) {
+        self.publish(
+            Topic::Item(state.item),
+            protocol::closing(state.item, state.closes_at, false),
+        );
+    }
+
+    fn outbid(&self, user: UserId, state: &ItemState) {
+        if let Some(conns) = self.users.get(&user) {
+            let message = protocol::outbid(state);
+            for conn in conns.iter() {
+                conn.push(message.clone());
+            }
+        }
+    }
+
+    fn closed(&self, item: ItemId, closes_at: DateTime<Utc>) {
+        self.publish(Topic::Item(item), protocol::closing(item, closes_at, true));
+    }
+
+    fn auction_state(&self, auction: AuctionId, state: AuctionState) {
+        self.publish(
+            Topic::Auction(auction),
+            protocol::auction_state(auction, state),
+        );
+    }
+}
+
+impl Default for Hub {
+    /// A hub with a histogram of its own (tests).
+    fn default() -> Hub {
+        Hub::new(Histogram::new([0.001, 0.01, 0.1, 1.0]))
     }
 }
 
@@ -359,52 +329,6 @@ mod tests {
         assert_eq!(texts, ["ack", "p1-new", "p2"]);
         assert!(!drained.overflowed);
         assert!(conn.drain().messages.is_empty());
-    }
-
-    fn state(seq: u64, closes_in_hours: i64) -> ItemState {
-        ItemState {
-            item: ItemId(1),
-            auction: AuctionId(1),
-            price: None,
-            next_minimum: crate::domain::Cents(5_00),
-            opening: crate::domain::Cents(5_00),
-            bid_count: seq,
-            seq,
-            leader_paddle: None,
-            closes_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(closes_in_hours),
-        }
-    }
-
-    #[test]
-    fn a_late_fan_out_never_steps_back_over_a_reloaded_book() {
-        let hub = Hub::default();
-        let conn = hub.connect(Some(7));
-        hub.set_item_state(state(1, 1));
-        hub.subscribe(&conn, Topic::Item(ItemId(1)));
-        // Seq 2 committed; before the journal's fan-out publishes it, a calendar change
-        // reloads the book, which reads seq 2 and the new close.
-        hub.publish_reloaded(state(2, 3));
-        hub.publish_committed(state(2, 1), Some(7), false);
-        assert_eq!(hub.item_state(ItemId(1)), Some(state(2, 3)));
-        let sent: Vec<String> = conn
-            .drain()
-            .messages
-            .iter()
-            .map(|m| m.as_str().to_string())
-            .collect();
-        assert_eq!(sent.len(), 2, "{sent:?}");
-        assert!(
-            sent[0].contains(r#""type":"outbid""#),
-            "still news: {sent:?}"
-        );
-        assert!(sent[1].contains(r#""type":"price""#), "{sent:?}");
-        assert!(
-            sent[1].contains("1970-01-01T03:00:00"),
-            "the reloaded close: {sent:?}"
-        );
-        // A newer commit is published as usual.
-        hub.publish_committed(state(3, 3), None, false);
-        assert_eq!(hub.item_state(ItemId(1)).map(|s| s.seq), Some(3));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{AuctionId, AuctionState, Cents, ItemId},
-    engine::messages::ItemState,
+    engine::{bidder_label, BidReply, ItemState},
 };
 
 /// Client → server.
@@ -79,8 +79,114 @@ impl ClientMessage {
     }
 }
 
+/// Money must be serialised straight to text: going through `serde_json::Value` would turn
+/// `150.00` into the float `150.0`. So every message is a typed struct, never `json!`.
 fn text<T: Serialize>(value: &T) -> Utf8Bytes {
-    Utf8Bytes::from(serde_json::to_string(value).unwrap_or_else(|_| "{}".into()))
+    Utf8Bytes::from(serde_json::to_string(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "serialising a message");
+        String::from("{}")
+    }))
+}
+
+/// The fields every item message shares, in the order clients see them: one shape for
+/// `price`, item `snapshot`s and the items of an auction `snapshot`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemFields {
+    item_id: ItemId,
+    current_bid: Option<Cents>,
+    bid_count: u64,
+    closes_at: DateTime<Utc>,
+    seq: u64,
+    leading_bidder_id: Option<String>,
+    next_minimum: Cents,
+}
+
+impl From<&ItemState> for ItemFields {
+    fn from(state: &ItemState) -> ItemFields {
+        ItemFields {
+            item_id: state.item,
+            current_bid: state.price,
+            bid_count: state.bid_count,
+            closes_at: state.closes_at,
+            seq: state.seq,
+            leading_bidder_id: state.leader_paddle.map(bidder_label),
+            next_minimum: state.next_minimum,
+        }
+    }
+}
+
+/// `{"type":"price", itemId, currentBid, bidCount, closesAt, seq, leadingBidderId, nextMinimum}`
+pub fn price(state: &ItemState) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Price {
+        r#type: &'static str,
+        #[serde(flatten)]
+        fields: ItemFields,
+    }
+    text(&Price {
+        r#type: "price",
+        fields: state.into(),
+    })
+}
+
+/// The state of an item topic on subscribe and after reconnect.
+pub fn item_snapshot(state: &ItemState, now: DateTime<Utc>) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Snapshot {
+        r#type: &'static str,
+        topic: String,
+        #[serde(flatten)]
+        fields: ItemFields,
+        opening_bid: Cents,
+        closed: bool,
+    }
+    text(&Snapshot {
+        r#type: "snapshot",
+        topic: format!("item:{}", state.item),
+        fields: state.into(),
+        opening_bid: state.opening,
+        closed: state.closed_at(now),
+    })
+}
+
+/// `{"type":"outbid", itemId, currentBid, nextMinimum, seq}`, to the bidder who lost the lead.
+pub fn outbid(state: &ItemState) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Outbid {
+        r#type: &'static str,
+        item_id: ItemId,
+        current_bid: Option<Cents>,
+        next_minimum: Cents,
+        seq: u64,
+    }
+    text(&Outbid {
+        r#type: "outbid",
+        item_id: state.item,
+        current_bid: state.price,
+        next_minimum: state.next_minimum,
+        seq: state.seq,
+    })
+}
+
+/// `{"type":"closing", itemId, closesAt, closed}`: a soft-close extension, or the close.
+pub fn closing(item: ItemId, closes_at: DateTime<Utc>, closed: bool) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Closing {
+        r#type: &'static str,
+        item_id: ItemId,
+        closes_at: DateTime<Utc>,
+        closed: bool,
+    }
+    text(&Closing {
+        r#type: "closing",
+        item_id: item,
+        closes_at,
+        closed,
+    })
 }
 
 /// `{"type":"pong","clientTime":…,"serverTime":…}` (milliseconds since the epoch).
@@ -101,10 +207,11 @@ pub fn pong(client_time: Option<f64>, now: DateTime<Utc>) -> Utf8Bytes {
 
 /// `{"type":"bid_result","ref":…,"status":201,"body":{…the REST body…}}`. The body is the
 /// bid's stored answer, spliced in verbatim.
-pub fn bid_result(reference: Option<&str>, status: u16, body: &str) -> Utf8Bytes {
+pub fn bid_result(reference: Option<&str>, reply: &BidReply) -> Utf8Bytes {
     let reference = serde_json::to_string(&reference).unwrap_or_else(|_| "null".into());
     Utf8Bytes::from(format!(
-        "{{\"type\":\"bid_result\",\"ref\":{reference},\"status\":{status},\"body\":{body}}}"
+        "{{\"type\":\"bid_result\",\"ref\":{reference},\"status\":{},\"body\":{}}}",
+        reply.status, reply.body
     ))
 }
 
@@ -124,7 +231,7 @@ pub fn error(code: &str, message: &str) -> Utf8Bytes {
 }
 
 /// `{"type":"auction","auctionId":…,"state":…}` when an auction's state changes.
-pub fn auction_state_message(auction: AuctionId, state: AuctionState) -> Utf8Bytes {
+pub fn auction_state(auction: AuctionId, state: AuctionState) -> Utf8Bytes {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Auction {
@@ -148,23 +255,13 @@ pub fn auction_snapshot(
 ) -> Utf8Bytes {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
-    struct Item {
-        item_id: ItemId,
-        current_bid: Option<Cents>,
-        bid_count: u64,
-        closes_at: DateTime<Utc>,
-        seq: u64,
-        leading_bidder_id: Option<String>,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
     struct Snapshot {
         r#type: &'static str,
         topic: String,
         auction_id: AuctionId,
         state: Option<AuctionState>,
         server_time: DateTime<Utc>,
-        items: Vec<Item>,
+        items: Vec<ItemFields>,
     }
     text(&Snapshot {
         r#type: "snapshot",
@@ -172,17 +269,7 @@ pub fn auction_snapshot(
         auction_id: auction,
         state,
         server_time: now,
-        items: items
-            .iter()
-            .map(|s| Item {
-                item_id: s.item,
-                current_bid: s.price,
-                bid_count: s.bid_count,
-                closes_at: s.closes_at,
-                seq: s.seq,
-                leading_bidder_id: s.leader_paddle.map(crate::engine::messages::bidder_label),
-            })
-            .collect(),
+        items: items.iter().map(ItemFields::from).collect(),
     })
 }
 
@@ -220,7 +307,11 @@ mod tests {
 
     #[test]
     fn bid_result_splices_the_body_verbatim() {
-        let m = bid_result(Some("a\"b"), 201, r#"{"currentBid":125.00}"#);
+        let reply = BidReply {
+            status: 201,
+            body: r#"{"currentBid":125.00}"#.into(),
+        };
+        let m = bid_result(Some("a\"b"), &reply);
         assert_eq!(
             m.as_str(),
             r#"{"type":"bid_result","ref":"a\"b","status":201,"body":{"currentBid":125.00}}"#

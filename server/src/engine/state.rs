@@ -1,0 +1,185 @@
+//! What the engine tells the rest of the server about items: their committed state.
+//!
+//! The shards' books may hold bids that are not yet durable; nobody outside the engine
+//! ever sees a book. They see the [`ReadModel`]: each item's state as last committed (or as
+//! loaded from storage), which snapshots, pages and the publisher all read. It is recorded
+//! before anyone is told, so a client subscribing in between gets the new state in its
+//! snapshot instead of missing it.
+
+use chrono::{DateTime, Utc};
+use dashmap::{mapref::entry::Entry, DashMap};
+
+use crate::{
+    domain::{AuctionId, Cents, ItemId},
+    engine::ports::Publisher,
+};
+
+/// The committed state of one item, as subscribers and pages see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemState {
+    pub item: ItemId,
+    pub auction: AuctionId,
+    pub price: Option<Cents>,
+    pub bid_count: u64,
+    pub seq: u64,
+    pub leader_paddle: Option<i32>,
+    pub next_minimum: Cents,
+    pub opening: Cents,
+    pub closes_at: DateTime<Utc>,
+}
+
+impl ItemState {
+    /// Whether bidding on the item has closed at `now`.
+    pub fn closed_at(&self, now: DateTime<Utc>) -> bool {
+        now >= self.closes_at
+    }
+}
+
+/// The public name of a bidder: their paddle number, never a name or an email.
+pub fn bidder_label(paddle: i32) -> String {
+    format!("p_{paddle}")
+}
+
+/// Why an item has no book: answered to bids, and remembered for a while so that asking
+/// again costs no load (see `shard.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotLive {
+    /// No such item.
+    Missing,
+    /// Sold at a fixed price, not by bidding.
+    NotCompetitive,
+    /// Not (or no longer) published.
+    NotPublished,
+    /// Its recorded bids do not replay under the current rules (logged when found).
+    Inconsistent,
+}
+
+/// The committed state of every item with a book, shared by the shards (which write it) and
+/// every reader. One entry per item that was ever loaded (a few thousand at most): items
+/// that are not live are never recorded here.
+#[derive(Default)]
+pub struct ReadModel {
+    items: DashMap<ItemId, ItemState>,
+}
+
+impl ReadModel {
+    pub fn get(&self, item: ItemId) -> Option<ItemState> {
+        self.items.get(&item).map(|s| s.clone())
+    }
+
+    /// The committed states of an auction's items, by id (the manager's dashboard, the
+    /// `auction:<id>` snapshot).
+    pub fn auction_items(&self, auction: AuctionId) -> Vec<ItemState> {
+        let mut items: Vec<ItemState> = self
+            .items
+            .iter()
+            .filter(|e| e.auction == auction)
+            .map(|e| e.clone())
+            .collect();
+        items.sort_by_key(|s| s.item);
+        items
+    }
+
+    /// A book was (re)loaded from storage: its state is what is committed now, so it
+    /// replaces whatever was recorded, even at the same seq. Subscribers hear of it only
+    /// when it differs from what they were told; a first load tells nobody (nobody can
+    /// follow an item before it is live).
+    pub fn loaded(&self, state: ItemState, publisher: &dyn Publisher) {
+        match self.items.entry(state.item) {
+            Entry::Vacant(entry) => {
+                entry.insert(state);
+            }
+            Entry::Occupied(mut entry) => {
+                if *entry.get() != state {
+                    entry.insert(state);
+                    publisher.item_changed(entry.get());
+                }
+            }
+        }
+    }
+
+    /// A change was committed. The journal's fan-out runs behind its commits: a book
+    /// reloaded from storage in the meantime (a calendar change) has already recorded this
+    /// seq or a later one, read after the commit, and the price and close must not step
+    /// back to this one. Returns whether it was recorded (and published).
+    pub fn committed(&self, state: ItemState, publisher: &dyn Publisher) -> bool {
+        // The check, the record and the publication happen under the item's entry lock, so
+        // of two writers racing (the fan-out and a reload) the last state published is
+        // always the recorded one.
+        match self.items.entry(state.item) {
+            Entry::Occupied(mut entry) => {
+                if entry.get().seq >= state.seq {
+                    return false;
+                }
+                entry.insert(state);
+                publisher.item_changed(entry.get());
+            }
+            Entry::Vacant(entry) => {
+                publisher.item_changed(&entry.insert(state));
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{Heard, Recorder};
+
+    fn state(seq: u64, closes_in_hours: i64) -> ItemState {
+        ItemState {
+            item: ItemId(1),
+            auction: AuctionId(1),
+            price: None,
+            next_minimum: Cents(5_00),
+            opening: Cents(5_00),
+            bid_count: seq,
+            seq,
+            leader_paddle: None,
+            closes_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(closes_in_hours),
+        }
+    }
+
+    #[test]
+    fn a_late_fan_out_never_steps_back_over_a_reloaded_book() {
+        let model = ReadModel::default();
+        let heard = Recorder::default();
+        model.loaded(state(1, 1), &heard);
+        assert!(heard.take().is_empty(), "a first load tells nobody");
+        // Seq 2 committed; before the journal's fan-out publishes it, a calendar change
+        // reloads the book, which reads seq 2 and the new close.
+        model.loaded(state(2, 3), &heard);
+        assert!(!model.committed(state(2, 1), &heard));
+        assert_eq!(model.get(ItemId(1)), Some(state(2, 3)));
+        assert_eq!(heard.take(), vec![Heard::Changed(state(2, 3))]);
+        // A newer commit is published as usual.
+        assert!(model.committed(state(3, 3), &heard));
+        assert_eq!(heard.take(), vec![Heard::Changed(state(3, 3))]);
+        // A reload with nothing new tells nobody.
+        model.loaded(state(3, 3), &heard);
+        assert!(heard.take().is_empty());
+    }
+
+    #[test]
+    fn an_auctions_items_come_by_id() {
+        let model = ReadModel::default();
+        let heard = Recorder::default();
+        for (id, auction) in [(3, 1), (1, 1), (2, 2)] {
+            model.loaded(
+                ItemState {
+                    item: ItemId(id),
+                    auction: AuctionId(auction),
+                    ..state(0, 1)
+                },
+                &heard,
+            );
+        }
+        let ids: Vec<ItemId> = model
+            .auction_items(AuctionId(1))
+            .iter()
+            .map(|s| s.item)
+            .collect();
+        assert_eq!(ids, [ItemId(1), ItemId(3)]);
+    }
+}
