@@ -8,14 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::{
     app::AppState,
     domain::{
-        catalog::{search_query, ItemStatus, ItemType},
+        catalog::{search_query, status_allowed, ItemStatus, ItemType},
         AuctionId, CategoryId, Cents,
     },
     http::{
         error::{ApiError, ApiResult},
         extract::{ApiQuery, CurrentUser},
         item_view::{item_views, ItemView, Viewer},
-        items::status_allowed,
     },
     store::{
         auctions, categories,

@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use crate::{
     app::AppState,
     domain::{
-        catalog::{self, EditAs, ItemInput, ItemStatus, ItemType, Refusal, Transition},
+        catalog::{self, EditAs, ItemInput, ItemType, Refusal, Transition},
         validate, AuctionId, CategoryId, Cents, ItemId, Role,
     },
     http::{
@@ -511,9 +511,4 @@ pub async fn feature_item(
         .ok_or_else(|| ApiError::not_found("Item"))?;
     tx.commit().await?;
     Ok(after)
-}
-
-/// Statuses a catalog viewer may ask for with `?status=`.
-pub fn status_allowed(status: ItemStatus, staff: bool, mine: bool) -> bool {
-    status.is_public() || staff || mine
 }

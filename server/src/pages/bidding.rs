@@ -68,13 +68,10 @@ async fn bid(
         ctx.set_flash(&e.message).await;
         return Ok(Redirect::to(&back).into_response());
     }
-    let amount = match Cents::parse(
-        form.amount
-            .trim()
-            .trim_start_matches('$')
-            .replace(',', "")
-            .as_str(),
-    ) {
+    // A blank amount is refused with the same words as one that is not a number.
+    let amount = match Cents::parse_input(&form.amount)
+        .and_then(|a| a.ok_or(crate::domain::money::MoneyError::NotANumber))
+    {
         Ok(a) => a,
         Err(e) => {
             ctx.set_flash(&format!("Your bid was not placed: {e}."))
@@ -82,21 +79,13 @@ async fn bid(
             return Ok(Redirect::to(&back).into_response());
         }
     };
-    let max = match form
-        .max_proxy_amount
-        .as_deref()
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-    {
-        None => None,
-        Some(text) => match Cents::parse(text.trim_start_matches('$').replace(',', "").as_str()) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                ctx.set_flash(&format!("Your maximum was not understood: {e}."))
-                    .await;
-                return Ok(Redirect::to(&back).into_response());
-            }
-        },
+    let max = match Cents::parse_input(form.max_proxy_amount.as_deref().unwrap_or("")) {
+        Ok(m) => m,
+        Err(e) => {
+            ctx.set_flash(&format!("Your maximum was not understood: {e}."))
+                .await;
+            return Ok(Redirect::to(&back).into_response());
+        }
     };
     let key = form
         .idempotency_key

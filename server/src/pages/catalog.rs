@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::{
     app::AppState,
-    domain::catalog::ItemType,
+    domain::{catalog::ItemType, Cents},
     http::{
         catalog::{catalog_page, ListQuery, PER_PAGE_DEFAULT},
         extract::CurrentUser,
@@ -92,9 +92,13 @@ fn given(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Prices as people type them: "$1,250" → "1250".
-fn money_text(v: &Option<String>) -> Option<String> {
-    given(v).map(|s| s.replace(['$', ',', ' '], ""))
+/// A price as people type it ([`Cents::parse_input`]): "$1,250" → "1250.00", the API's
+/// text. `name` is the API's parameter, which the message names as the API would.
+fn money_text(name: &str, v: &Option<String>) -> Result<Option<String>, String> {
+    match Cents::parse_input(v.as_deref().unwrap_or("")) {
+        Ok(c) => Ok(c.map(|c| c.to_string())),
+        Err(e) => Err(format!("{name} is not an amount of money: {e}.")),
+    }
 }
 
 impl CatalogForm {
@@ -119,8 +123,8 @@ impl CatalogForm {
             per_page: Some(PER_PAGE_DEFAULT),
             category: given(&self.category),
             item_type: given(&self.item_type),
-            min_price: money_text(&self.min_price),
-            max_price: money_text(&self.max_price),
+            min_price: money_text("minPrice", &self.min_price)?,
+            max_price: money_text("maxPrice", &self.max_price)?,
             seats_left: given(&self.seats_left).map(|_| true),
             closing_soon,
             featured: given(&self.featured).map(|_| true),
@@ -260,7 +264,7 @@ mod tests {
         };
         let q = form.to_query().unwrap();
         assert_eq!(q.q, None);
-        assert_eq!(q.min_price.as_deref(), Some("1250"));
+        assert_eq!(q.min_price.as_deref(), Some("1250.00"));
         assert_eq!(q.featured, Some(true));
         assert_eq!(q.seats_left, None);
     }

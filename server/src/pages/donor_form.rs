@@ -64,14 +64,11 @@ fn opt(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// Money as people type it: "$1,250.50" → 1250.50. Empty is `None`.
+/// Money as people type it ([`Cents::parse_input`]): "$1,250.50" → 1250.50. Empty is
+/// `None`; a refusal is noted against `field`.
 pub fn money(field: &'static str, s: &str, errors: &mut FieldErrors) -> Option<Cents> {
-    let cleaned = s.trim().replace(['$', ',', ' '], "");
-    if cleaned.is_empty() {
-        return None;
-    }
-    match Cents::parse(&cleaned) {
-        Ok(c) => Some(c),
+    match Cents::parse_input(s) {
+        Ok(c) => c,
         Err(e) => {
             errors.insert(
                 field,
