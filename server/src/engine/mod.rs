@@ -94,7 +94,7 @@ impl BidReply {
     }
 
     /// An API error (unauthenticated, rate limited…) as a bid's answer.
-    pub fn from_api_error(e: &crate::http::error::ApiError) -> BidReply {
+    pub fn from_api_error(e: &crate::error::AppError) -> BidReply {
         BidReply::error(e.status, &e.code, &e.message)
     }
 

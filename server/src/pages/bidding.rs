@@ -11,11 +11,11 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
-    domain::{Cents, ItemId},
+    domain::{money::MoneyError, Cents, ItemId},
     engine::BidInput,
-    http::error::ApiError,
+    error::AppError,
     pages::{error::PageError, PageCtx, PageForm},
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
@@ -58,7 +58,7 @@ async fn bid(
 ) -> Result<Response, PageError> {
     let item: ItemId = id
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Item")))?;
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
     let back = format!("/items/{item}");
     let user = match ctx.require_user() {
         Ok(u) => u.clone(),
@@ -69,16 +69,15 @@ async fn bid(
         return Ok(Redirect::to(&back).into_response());
     }
     // A blank amount is refused with the same words as one that is not a number.
-    let amount = match Cents::parse_input(&form.amount)
-        .and_then(|a| a.ok_or(crate::domain::money::MoneyError::NotANumber))
-    {
-        Ok(a) => a,
-        Err(e) => {
-            ctx.set_flash(&format!("Your bid was not placed: {e}."))
-                .await;
-            return Ok(Redirect::to(&back).into_response());
-        }
-    };
+    let amount =
+        match Cents::parse_input(&form.amount).and_then(|a| a.ok_or(MoneyError::NotANumber)) {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.set_flash(&format!("Your bid was not placed: {e}."))
+                    .await;
+                return Ok(Redirect::to(&back).into_response());
+            }
+        };
     let max = match Cents::parse_input(form.max_proxy_amount.as_deref().unwrap_or("")) {
         Ok(m) => m,
         Err(e) => {

@@ -3,22 +3,22 @@
 //! device's saved list, drawn by `client-js/wishlist.js`), and the item cards that the home
 //! page's featured block reuses.
 //!
-//! Listing goes through [`crate::http::catalog::catalog_page`], the API's own function, so
-//! a page can never show what the API would hide.
+//! Listing goes through [`crate::services::catalog::catalog_page`], the API's own
+//! workflow, so a page can never show what the API would hide.
 
 use axum::{extract::Query, http::StatusCode, response::Response, routing::get, Router};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
     domain::{catalog::ItemType, Cents},
-    http::{
+    pages::{error::PageError, urlencode, PageCtx},
+    services::{
         catalog::{catalog_page, ListQuery, PER_PAGE_DEFAULT},
-        extract::CurrentUser,
         item_view::ItemView,
     },
-    pages::{error::PageError, urlencode, PageCtx},
+    session::Actor,
+    state::AppState,
     store::categories,
 };
 
@@ -159,9 +159,7 @@ impl CatalogForm {
 }
 
 async fn browse(ctx: PageCtx, Query(form): Query<CatalogForm>) -> Result<Response, PageError> {
-    let cats = categories::list(&ctx.state.db, false)
-        .await
-        .map_err(crate::http::error::ApiError::from)?;
+    let cats = categories::list(&ctx.state.db, false).await?;
     let categories: Vec<Value> = cats
         .iter()
         .map(|c| context! { slug => &c.slug, name => &c.name })
@@ -230,11 +228,7 @@ async fn wishlist(ctx: PageCtx) -> Result<Response, PageError> {
 
 /// Up to `limit` featured, published items of the current auction, as cards for the home
 /// page. Never fails the home page: a listing error is logged and shows no cards.
-pub async fn featured_cards(
-    state: &AppState,
-    user: Option<&CurrentUser>,
-    limit: i64,
-) -> Vec<Value> {
+pub async fn featured_cards(state: &AppState, user: Option<&Actor>, limit: i64) -> Vec<Value> {
     let query = ListQuery {
         featured: Some(true),
         per_page: Some(limit),

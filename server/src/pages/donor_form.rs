@@ -1,10 +1,10 @@
 //! The donor's item form as typed, turned into the API's requests.
 //!
 //! Field names are the API's (`openingBid`, `categoryId`, `datetimeStart`...), so the field
-//! an API error names is the form field to mark. Only typing problems are caught here
-//! (money that is not money, a date that is not a date); every rule about items and events
-//! stays in `domain::catalog` and `domain::hosted_event`, reached through the API's
-//! functions.
+//! an error names is the form field to mark. Only typing problems are caught here (money
+//! that is not money, a date that is not a date); every rule about items and events stays
+//! in `domain::catalog` and `domain::hosted_event`, reached through the services the API
+//! calls too.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use crate::{
         hosted_event::{Address, AddressPrivacy, EventInput},
         Cents,
     },
-    http::{
+    services::{
         item_view::{EventView, ItemView},
         items::ItemRequest,
     },
@@ -109,7 +109,7 @@ impl ItemForm {
         ItemType::parse(self.item_type.trim())
     }
 
-    /// The API request, or what to fix.
+    /// The item request (the API's shape), or what to fix.
     pub fn item_request(&self, errors: &mut FieldErrors) -> Option<ItemRequest> {
         let item_type = self.item_type();
         if item_type.is_none() {

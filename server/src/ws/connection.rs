@@ -30,10 +30,11 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use crate::{
-    app::AppState,
     domain::UserId,
     engine::{BidInput, BidReply, PendingBid, ReplyTo, Responder, Submitted},
-    http::{error::ApiError, extract::CurrentUser},
+    error::AppError,
+    session::Actor,
+    state::AppState,
     store::users,
     ws::{
         hub::{Conn, Topic},
@@ -73,11 +74,11 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    user: Option<CurrentUser>,
+    user: Option<Actor>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&state, &headers) {
-        return ApiError::new(
+        return AppError::new(
             StatusCode::FORBIDDEN,
             "bad_origin",
             "WebSocket connections must come from this site.",
@@ -95,7 +96,7 @@ async fn upgrade(
         .on_upgrade(move |socket| run(state, socket, user))
 }
 
-async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) {
+async fn run(state: AppState, mut socket: WebSocket, user: Option<Actor>) {
     let hub = state.engine.hub.clone();
     let conn = hub.connect(user.as_ref().map(|u| u.id().0));
     let mut topics: Vec<Topic> = Vec::new();
@@ -262,7 +263,7 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
         answer_seconds: state.metrics.bid_answer_seconds.clone(),
     });
     let Some(who) = bidder.who.clone() else {
-        let e = ApiError::unauthenticated();
+        let e = AppError::unauthenticated();
         return responder.send(BidReply::from_api_error(&e));
     };
     // Later bids follow earlier ones that are still waiting in the bid task.
@@ -282,8 +283,8 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
 
 /// The bid, once the bidder may bid (within the write rate limit) and its key is sane.
 fn checked_input(state: &AppState, who: &Who, frame: BidFrame) -> Result<BidInput, BidReply> {
-    if let Err(e) = state.limits.check_write_account(who.id) {
-        return Err(BidReply::from_api_error(&e));
+    if let Err(limited) = state.limits.check_write_account(who.id) {
+        return Err(BidReply::from_api_error(&AppError::from(limited)));
     }
     if let Some(k) = frame.idempotency_key.as_deref() {
         if k.is_empty() || k.len() > 200 {
@@ -413,7 +414,7 @@ async fn bid_worker(
             Job::Check(frame, responder) => {
                 recheck_verified(&state, &who).await;
                 if !who.verified.load(Ordering::Acquire) {
-                    responder.send(BidReply::from_api_error(&ApiError::email_not_verified()));
+                    responder.send(BidReply::from_api_error(&AppError::email_not_verified()));
                 } else {
                     match checked_input(&state, &who, frame) {
                         Err(reply) => responder.send(reply),
