@@ -1,7 +1,7 @@
 //! The application's one error type: what a workflow answers when it refuses or fails.
 //!
-//! Services, the session extractor and the account workflows return [`AppError`]; each
-//! edge chooses how to show it. The API's `IntoResponse` (the spec's `{"error", "message"}`
+//! Services (`crate::services`) and the session extractor return [`AppError`]; each edge
+//! chooses how to show it. The API's `IntoResponse` (the spec's `{"error", "message"}`
 //! body) and the conversions from axum's rejections live in `http/error.rs`; the pages turn
 //! it into a `PageError` with the same message. Internal details are logged here, once,
 //! and never shown.
