@@ -171,6 +171,14 @@ pub fn may_view(status: ItemStatus, actor: Actor) -> bool {
     status.is_public() || actor.is_owner || actor.is_manager || actor.is_admin
 }
 
+/// May a catalog listing ask for items of `status` (`?status=` in the API)? Public
+/// statuses to everyone; the others to staff (the review queue is `status=submitted`) and
+/// to donors listing their own items (`mine`), since the store then returns only theirs.
+/// The listing's counterpart of [`may_view`], which judges one item at a time.
+pub fn status_allowed(status: ItemStatus, staff: bool, mine: bool) -> bool {
+    status.is_public() || staff || mine
+}
+
 /// An item's fields as entered, before validation.
 #[derive(Clone, Debug, Default)]
 pub struct ItemInput {

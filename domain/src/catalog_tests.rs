@@ -329,3 +329,13 @@ fn quantity_override_bounds() {
     }
     assert!(check_quantity_override(Some(1), 0).is_err());
 }
+
+#[test]
+fn listing_a_status() {
+    for status in ItemStatus::ALL {
+        // Staff and a donor's own list see every status; guests only the public ones.
+        assert!(status_allowed(status, true, false));
+        assert!(status_allowed(status, false, true));
+        assert_eq!(status_allowed(status, false, false), status.is_public());
+    }
+}

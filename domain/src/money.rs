@@ -78,6 +78,25 @@ impl Cents {
         Ok(Cents(cents))
     }
 
+    /// Money as people type it into a form: `$1,250.50`, ` 25 `, `1 000`. The dollar sign,
+    /// commas (thousands separators) and whitespace are dropped, then the rest is read as
+    /// [`Cents::parse`] reads it, so a third decimal or a minus sign is still refused, never
+    /// rounded. A blank field (nothing but those characters) is `Ok(None)`: whether that is
+    /// allowed is the form's business.
+    ///
+    /// The one parser of typed amounts for every page (bids, the donor's prices, the
+    /// catalog's price filter); the JSON API takes numbers and never comes here.
+    pub fn parse_input(text: &str) -> Result<Option<Cents>, MoneyError> {
+        let cleaned: String = text
+            .chars()
+            .filter(|c| !matches!(c, '$' | ',') && !c.is_whitespace())
+            .collect();
+        if cleaned.is_empty() {
+            return Ok(None);
+        }
+        Cents::parse(&cleaned).map(Some)
+    }
+
     pub fn checked_add(self, other: Cents) -> Option<Cents> {
         self.0.checked_add(other.0).map(Cents)
     }
@@ -146,6 +165,37 @@ mod tests {
     }
 
     #[test]
+    fn typed_input_is_read_forgivingly() {
+        assert_eq!(Cents::parse_input("$1,250.50"), Ok(Some(Cents(125_050))));
+        assert_eq!(Cents::parse_input(" 45.5 "), Ok(Some(Cents(4_550))));
+        assert_eq!(Cents::parse_input("$ 40"), Ok(Some(Cents(4_000))));
+        assert_eq!(Cents::parse_input("1 000"), Ok(Some(Cents(100_000))));
+        assert_eq!(Cents::parse_input("0"), Ok(Some(Cents(0))));
+    }
+
+    #[test]
+    fn typed_input_blank_is_none() {
+        assert_eq!(Cents::parse_input(""), Ok(None));
+        assert_eq!(Cents::parse_input("   "), Ok(None));
+        assert_eq!(Cents::parse_input("$"), Ok(None));
+    }
+
+    #[test]
+    fn typed_input_keeps_the_rules_of_parse() {
+        assert_eq!(
+            Cents::parse_input("$45.555"),
+            Err(MoneyError::TooManyDecimals)
+        );
+        assert_eq!(Cents::parse_input("-$5"), Err(MoneyError::Negative));
+        assert_eq!(Cents::parse_input("lots"), Err(MoneyError::NotANumber));
+        assert_eq!(Cents::parse_input("12.5.0"), Err(MoneyError::NotANumber));
+        assert_eq!(
+            Cents::parse_input("$99,999,999,999,999"),
+            Err(MoneyError::TooLarge)
+        );
+    }
+
+    #[test]
     fn json_round_trip_keeps_two_decimals() {
         assert_eq!(serde_json::to_string(&Cents(12500)).unwrap(), "125.00");
         assert_eq!(serde_json::to_string(&Cents(5)).unwrap(), "0.05");
@@ -163,6 +213,21 @@ mod tests {
         #[test]
         fn display_then_parse_is_identity(c in 0i64..MAX_CENTS) {
             prop_assert_eq!(Cents::parse(&Cents(c).to_string()), Ok(Cents(c)));
+        }
+
+        #[test]
+        fn typed_input_reads_what_the_pages_show(c in 0i64..MAX_CENTS) {
+            // The pages show `$1,234.50` (the `money` filter); typed back, it is the same.
+            let dollars = (c / 100).to_string();
+            let mut grouped = String::new();
+            for (i, ch) in dollars.chars().enumerate() {
+                if i > 0 && (dollars.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(ch);
+            }
+            let shown = format!("${grouped}.{:02}", c % 100);
+            prop_assert_eq!(Cents::parse_input(&shown), Ok(Some(Cents(c))));
         }
     }
 }

@@ -1,9 +1,10 @@
 //! auuction: a real-time fundraising auction platform for a congregation's yearly auction.
 //!
-//! The tree follows the request: `http` and `pages` (the edges) call `accounts` and the
-//! `store`; the `domain` core is plain Rust with no I/O. See docs/ARCHITECTURE.md.
+//! The tree follows the request: `http` (JSON) and `pages` (HTML) are thin edges that call
+//! the workflows in `services`, which use the `store` and the `engine`; the `domain` core is
+//! plain Rust with no I/O. Shared leaves (`state`, `error`, `session`, `limits`,
+//! `templates`) import no edge; `app` assembles everything. See docs/ARCHITECTURE.md.
 
-pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -13,16 +14,23 @@ pub mod demo_catalog;
 pub mod demo_pictures;
 pub use auuction_domain as domain;
 pub mod engine;
+pub mod error;
 pub mod http;
+pub mod limits;
 pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod pages;
 pub mod passwords;
 pub mod scheduler;
+pub mod services;
+pub mod session;
+pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod ws;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

@@ -10,6 +10,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use ::http::StatusCode;
+use axum::extract::{multipart::MultipartError, Multipart};
 use image::{
     codecs::jpeg::JpegEncoder, imageops::FilterType, DynamicImage, ImageDecoder, ImageFormat,
     ImageReader, Limits, RgbImage,
@@ -17,8 +19,13 @@ use image::{
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
+use crate::error::{AppError, AppResult};
+
 /// Largest upload accepted, in bytes: a phone photo is 2 to 8 MiB.
 pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+/// The body limit of an upload route (the API's and the donor page's): a little more than
+/// the file, for multipart headers and the alt text.
+pub const UPLOAD_BODY_LIMIT: usize = MAX_UPLOAD_BYTES + 64 * 1024;
 /// Largest image accepted, in pixels (40 megapixels: above any phone camera). Decoding
 /// costs memory in pixels, not bytes, so a tiny file could otherwise claim gigabytes.
 pub const MAX_PIXELS: u64 = 40_000_000;
@@ -176,6 +183,54 @@ pub async fn remove(media_dir: &Path, names: &[&str]) {
 /// The public URL of a stored file.
 pub fn url(name: &str) -> String {
     format!("/media/{name}")
+}
+
+// Reading an upload from a form. Both edges take images as multipart (`file` and `alt`);
+// this reads the two fields within the size limit, and nothing else is kept.
+
+fn too_large() -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The image is too large; please upload one of at most 10 MB.",
+    )
+}
+
+/// An uploaded image as a form sent it: the file and its alt text, each absent when the
+/// form left it out (the service says which is missing).
+pub struct Upload {
+    pub file: Option<Vec<u8>>,
+    pub alt: Option<String>,
+}
+
+/// Reads `file` and `alt` from a multipart body (the API's and the donor page's form).
+pub async fn read_upload(mut multipart: Multipart) -> AppResult<Upload> {
+    let mut upload = Upload {
+        file: None,
+        alt: None,
+    };
+    let broken = |e: MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            AppError::bad_request("malformed_multipart", "The upload could not be read.")
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(broken)? {
+        match field.name() {
+            Some("file") => {
+                let bytes = field.bytes().await.map_err(broken)?;
+                if bytes.len() > MAX_UPLOAD_BYTES {
+                    return Err(too_large());
+                }
+                upload.file = Some(bytes.to_vec());
+            }
+            Some("alt") => upload.alt = Some(field.text().await.map_err(broken)?),
+            // Other fields (a form's csrf_token, say) are not ours to refuse.
+            _ => {}
+        }
+    }
+    Ok(upload)
 }
 
 #[cfg(test)]

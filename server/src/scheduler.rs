@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
 use crate::{
-    app::AppState,
+    state::AppState,
     store::{auctions, audit},
 };
 

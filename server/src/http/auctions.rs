@@ -12,12 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    app::AppState,
     domain::{calendar::Milestone, validate, AuctionId, AuctionState, Calendar, Role},
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{ApiJson, ApiPath, CurrentUser},
-    },
+    error::{AppError, AppResult, ResultExt},
+    http::extract::{ApiJson, ApiPath},
+    session::Actor,
+    state::AppState,
     store::{
         auctions::{self, AuctionFields, AuctionRow},
         audit,
@@ -71,15 +70,15 @@ impl AuctionView {
     }
 }
 
-async fn current(State(state): State<AppState>) -> ApiResult<Json<AuctionView>> {
+async fn current(State(state): State<AppState>) -> AppResult<Json<AuctionView>> {
     let now = state.now();
     let row = auctions::current(&state.db, now)
         .await?
-        .ok_or_else(|| ApiError::not_found("Auction"))?;
+        .ok_or_else(|| AppError::not_found("Auction"))?;
     Ok(Json(AuctionView::new(&row, now)))
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+async fn list(State(state): State<AppState>) -> AppResult<Json<serde_json::Value>> {
     let now = state.now();
     let rows = auctions::all(&state.db).await?;
     let views: Vec<AuctionView> = rows.iter().map(|r| AuctionView::new(r, now)).collect();
@@ -89,10 +88,10 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value
 async fn by_id(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AuctionId>,
-) -> ApiResult<Json<AuctionView>> {
+) -> AppResult<Json<AuctionView>> {
     let row = auctions::by_id(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Auction"))?;
+        .ok_or_else(|| AppError::not_found("Auction"))?;
     Ok(Json(AuctionView::new(&row, state.now())))
 }
 
@@ -114,31 +113,31 @@ fn default_soft_close() -> i32 {
 }
 
 impl AuctionRequest {
-    fn validate(self) -> Result<AuctionFields, ApiError> {
+    fn validate(self) -> Result<AuctionFields, AppError> {
         if !(2000..=2200).contains(&self.year) {
-            return Err(ApiError {
+            return Err(AppError {
                 field: Some("year"),
-                ..ApiError::validation("year must be between 2000 and 2200.")
+                ..AppError::validation("year must be between 2000 and 2200.")
             });
         }
-        let name = validate::name(&self.name).map_err(|e| ApiError {
+        let name = validate::name(&self.name).map_err(|e| AppError {
             field: Some("name"),
-            ..ApiError::validation(e.message.replace("your name", "the auction's name"))
+            ..AppError::validation(e.message.replace("your name", "the auction's name"))
         })?;
         self.calendar
             .validate()
-            .map_err(|e| ApiError::validation(e.to_string()))?;
+            .map_err(|e| AppError::validation(e.to_string()))?;
         if !(0..=3600).contains(&self.soft_close_seconds) {
-            return Err(ApiError {
+            return Err(AppError {
                 field: Some("softCloseSeconds"),
-                ..ApiError::validation("softCloseSeconds must be 0 to 3600.")
+                ..AppError::validation("softCloseSeconds must be 0 to 3600.")
             });
         }
         if let Some(hard) = self.hard_close_at {
             if hard < self.calendar.bidding_close_at || hard > self.calendar.reoffer_open_at {
-                return Err(ApiError {
+                return Err(AppError {
                     field: Some("hardCloseAt"),
-                    ..ApiError::validation(
+                    ..AppError::validation(
                         "hardCloseAt must lie between biddingCloseAt and reofferOpenAt.",
                     )
                 });
@@ -161,9 +160,9 @@ fn snapshot(row: &AuctionRow, now: DateTime<Utc>) -> serde_json::Value {
 /// `POST /api/auctions` (admin) → 201 with the auction.
 async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiJson(req): ApiJson<AuctionRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     user.require(&[Role::Admin])?;
     let fields = req.validate()?;
     let now = state.now();
@@ -171,7 +170,7 @@ async fn create(
     let row = auctions::insert(&mut *tx, &fields, fields.calendar.state_at(now))
         .await?
         .ok_or_else(|| {
-            ApiError::conflict(
+            AppError::conflict(
                 "year_taken",
                 format!("There is already an auction for {}.", fields.year),
             )
@@ -193,28 +192,28 @@ async fn create(
 /// `PUT /api/auctions/{id}` (admin): replaces the name and calendar; audited.
 async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(id): ApiPath<AuctionId>,
     ApiJson(req): ApiJson<AuctionRequest>,
-) -> ApiResult<Json<AuctionView>> {
+) -> AppResult<Json<AuctionView>> {
     user.require(&[Role::Admin])?;
     let fields = req.validate()?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let before = auctions::by_id_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Auction"))?;
+        .ok_or_else(|| AppError::not_found("Auction"))?;
     let state_now = before
         .override_state()
         .unwrap_or_else(|| fields.calendar.state_at(now));
     let after = auctions::update(&mut *tx, id, &fields, state_now)
         .await
-        .map_err(|e| match ApiError::from(e) {
-            e if e.status == StatusCode::CONFLICT => ApiError::conflict(
+        .on_constraint("auctions_year_key", || {
+            AppError::conflict(
                 "year_taken",
                 format!("There is already an auction for {}.", fields.year),
-            ),
-            e => e,
+            )
+            .on_field("year")
         })?;
     audit::record(
         &mut *tx,
@@ -247,16 +246,16 @@ struct StateRequest {
 /// `POST /api/auctions/{id}/state` (manager): overrides the calendar's state; audited.
 async fn set_state(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(id): ApiPath<AuctionId>,
     ApiJson(req): ApiJson<StateRequest>,
-) -> ApiResult<Json<AuctionView>> {
+) -> AppResult<Json<AuctionView>> {
     user.require(&[Role::Manager])?;
     let pinned = match req.state.as_deref() {
         None | Some("auto") => None,
-        Some(name) => Some(AuctionState::parse(name).ok_or_else(|| ApiError {
+        Some(name) => Some(AuctionState::parse(name).ok_or_else(|| AppError {
             field: Some("state"),
-            ..ApiError::validation(format!(
+            ..AppError::validation(format!(
                 "Unknown state {name:?}; use auto or one of draft, registration, catalog, bidding, paused, reoffer, closed, settlement."
             ))
         })?),
@@ -266,7 +265,7 @@ async fn set_state(
     let mut tx = state.db.begin().await?;
     let before = auctions::by_id_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Auction"))?;
+        .ok_or_else(|| AppError::not_found("Auction"))?;
     let effective = pinned.unwrap_or_else(|| before.calendar().state_at(now));
     let after = auctions::set_state(&mut *tx, id, effective, pinned).await?;
     let mut after_snapshot = snapshot(&after, now);

@@ -12,14 +12,12 @@ use serde_json::json;
 use tower_sessions::{session::Id, Session, SessionStore};
 
 use crate::{
-    accounts::{self, Registration},
-    app::AppState,
     domain::validate,
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{bearer_token, ApiJson},
-        security::csrf_token,
-    },
+    error::{AppError, AppResult},
+    http::extract::ApiJson,
+    services::accounts::{self, Registration},
+    session::{bearer_token, csrf_token},
+    state::AppState,
     store::users::{AccountView, Preferences},
 };
 
@@ -56,7 +54,7 @@ fn default_preferences() -> Preferences {
 async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let user = accounts::register(
         &state,
         Registration {
@@ -83,7 +81,7 @@ struct TokenRequest {
 async fn verify(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<TokenRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> AppResult<Json<serde_json::Value>> {
     let user = accounts::verify(&state, &req.token).await?;
     Ok(Json(
         json!({ "id": user.user_id(), "email": user.email, "verified": true }),
@@ -99,7 +97,7 @@ struct EmailRequest {
 async fn resend_verification(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EmailRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     accounts::resend_verification(&state, &req.email).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -120,12 +118,12 @@ async fn login(
     State(state): State<AppState>,
     session: Session,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> AppResult<Json<serde_json::Value>> {
     let (user, csrf) = accounts::login(&state, &session, &req.email, &req.password).await?;
     let token = session
         .id()
         .map(|id| id.to_string())
-        .ok_or_else(|| ApiError::internal("login", "session has no id after save"))?;
+        .ok_or_else(|| AppError::internal("login", "session has no id after save"))?;
     Ok(Json(
         json!({ "token": token, "csrfToken": csrf, "user": AccountView::from(&user) }),
     ))
@@ -136,7 +134,7 @@ async fn logout(
     State(state): State<AppState>,
     session: Session,
     request: axum::extract::Request,
-) -> ApiResult<StatusCode> {
+) -> AppResult<StatusCode> {
     let (parts, _) = request.into_parts();
     if let Some(token) = bearer_token(&parts) {
         if let Ok(id) = token.parse::<Id>() {
@@ -144,7 +142,7 @@ async fn logout(
                 .sessions
                 .delete(&id)
                 .await
-                .map_err(|e| ApiError::internal("ending a bearer session", e))?;
+                .map_err(|e| AppError::internal("ending a bearer session", e))?;
         }
     }
     session.flush().await?;
@@ -163,7 +161,7 @@ enum ResetRequest {
 async fn password_reset(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ResetRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     match req {
         ResetRequest::Request { email } => {
             validate::email(&email)?;
@@ -188,11 +186,11 @@ struct ConfirmRequest {
 async fn password_reset_confirm(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ConfirmRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     confirm(state, req.token, req.password).await
 }
 
-async fn confirm(state: AppState, token: String, password: String) -> ApiResult<Response> {
+async fn confirm(state: AppState, token: String, password: String) -> AppResult<Response> {
     let user = accounts::confirm_reset(&state, &token, password).await?;
     Ok(
         Json(json!({ "id": user.user_id(), "email": user.email, "passwordChanged": true }))
@@ -201,7 +199,7 @@ async fn confirm(state: AppState, token: String, password: String) -> ApiResult<
 }
 
 /// `GET /api/auth/csrf` → `{"csrfToken": ...}` for cookie-authenticated scripts.
-async fn csrf(session: Session) -> ApiResult<Json<serde_json::Value>> {
+async fn csrf(session: Session) -> AppResult<Json<serde_json::Value>> {
     let token = csrf_token(&session).await?;
     Ok(Json(json!({ "csrfToken": token })))
 }

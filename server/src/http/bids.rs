@@ -13,13 +13,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    app::AppState,
     domain::{Cents, ItemId, Role},
     engine::{bidder_label, BidInput, BidReply},
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{ApiJson, ApiPath, CurrentUser},
-    },
+    error::{AppError, AppResult},
+    http::extract::{ApiJson, ApiPath},
+    session::Actor,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
@@ -60,11 +59,11 @@ fn reply_response(reply: BidReply) -> Response<Body> {
 /// recorded.
 async fn place(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     headers: HeaderMap,
     ApiPath(item): ApiPath<ItemId>,
     ApiJson(req): ApiJson<BidRequest>,
-) -> ApiResult<Response<Body>> {
+) -> AppResult<Response<Body>> {
     user.require_verified()?;
     let header_key = headers
         .get("idempotency-key")
@@ -72,7 +71,7 @@ async fn place(
         .map(str::to_string);
     let key = match (req.idempotency_key, header_key) {
         (Some(body), Some(head)) if body != head => {
-            return Err(ApiError::validation(
+            return Err(AppError::validation(
                 "The idempotencyKey in the body and the Idempotency-Key header differ.",
             ));
         }
@@ -116,14 +115,14 @@ fn as_cents<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
 /// order, bidders by paddle number. Nobody sees anyone's maximum.
 async fn list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(item): ApiPath<ItemId>,
-) -> ApiResult<Response<Body>> {
+) -> AppResult<Response<Body>> {
     let donor: Option<i64> = sqlx::query_scalar("SELECT donor_id FROM items WHERE id = $1")
         .bind(item.0)
         .fetch_optional(&state.db)
         .await?;
-    let donor = donor.ok_or_else(|| ApiError::not_found("Item"))?;
+    let donor = donor.ok_or_else(|| AppError::not_found("Item"))?;
     if donor != user.id().0 {
         user.require(&[Role::Manager])?;
     }
@@ -139,7 +138,7 @@ async fn list(
     }
     // Serialised straight to text: money must not pass through serde_json::Value.
     let body = serde_json::to_string(&json_list(item, &bids))
-        .map_err(|e| ApiError::internal("serialising bids", e))?;
+        .map_err(|e| AppError::internal("serialising bids", e))?;
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -188,7 +187,7 @@ fn as_opt_cents<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S:
 
 /// `GET /api/users/me/bids`: per item I bid on, my maximum, my last bid, the current price,
 /// whether I lead, and when it closes. From committed rows only.
-async fn mine(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Response<Body>> {
+async fn mine(State(state): State<AppState>, user: Actor) -> AppResult<Response<Body>> {
     let rows: Vec<MyBid> = sqlx::query_as(
         "SELECT i.id AS item_id, i.title,
                 max(COALESCE(b.max_proxy_amount, b.amount)) AS my_max,
@@ -210,7 +209,7 @@ async fn mine(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Res
         bids: &'a [MyBid],
     }
     let body = serde_json::to_string(&Mine { bids: &rows })
-        .map_err(|e| ApiError::internal("serialising my bids", e))?;
+        .map_err(|e| AppError::internal("serialising my bids", e))?;
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

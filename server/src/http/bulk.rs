@@ -13,13 +13,12 @@ use tower_sessions::{
 };
 
 use crate::{
-    app::AppState,
     domain::{validate, Role, UserId},
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{ApiJson, CurrentUser, SESSION_CSRF, SESSION_USER},
-    },
+    error::{AppError, AppResult},
+    http::extract::ApiJson,
     passwords,
+    session::{Actor, SESSION_CSRF, SESSION_USER},
+    state::AppState,
     store::audit,
 };
 
@@ -49,14 +48,14 @@ struct Created {
 
 async fn bulk(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiJson(req): ApiJson<BulkRequest>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     user.require(&[Role::Admin])?;
     if !(1..=50_000).contains(&req.count) {
-        return Err(ApiError {
+        return Err(AppError {
             field: Some("count"),
-            ..ApiError::validation("count must be 1 to 50000.")
+            ..AppError::validation("count must be 1 to 50000.")
         });
     }
     let prefix_ok = !req.email_prefix.is_empty()
@@ -66,16 +65,16 @@ async fn bulk(
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     if !prefix_ok {
-        return Err(ApiError {
+        return Err(AppError {
             field: Some("emailPrefix"),
-            ..ApiError::validation("emailPrefix: 1 to 40 of a-z, 0-9, '-', '.'.")
+            ..AppError::validation("emailPrefix: 1 to 40 of a-z, 0-9, '-', '.'.")
         });
     }
     validate::email(&format!("{}1@{}", req.email_prefix, req.domain))?;
     validate::password(&req.password)?;
     let hash = passwords::hash(req.password)
         .await
-        .map_err(|e| ApiError::internal("hashing", e))?;
+        .map_err(|e| AppError::internal("hashing", e))?;
     let domain = req.domain.trim().to_lowercase();
     let mut tx = state.db.begin().await?;
     let rows: Vec<(i64, String, i32)> = sqlx::query_as(
@@ -92,7 +91,7 @@ async fn bulk(
     .fetch_all(&mut *tx)
     .await?;
     if rows.len() != req.count as usize {
-        return Err(ApiError::conflict(
+        return Err(AppError::conflict(
             "email_taken",
             "Some of those accounts exist already; use another emailPrefix.",
         ));
@@ -125,7 +124,7 @@ async fn bulk(
             .sessions
             .create(&mut record)
             .await
-            .map_err(|e| ApiError::internal("creating a session", e))?;
+            .map_err(|e| AppError::internal("creating a session", e))?;
         created.push(Created {
             id: UserId(id),
             email,

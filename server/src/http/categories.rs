@@ -12,12 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    app::AppState,
     domain::{validate, CategoryId, Role},
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{ApiJson, ApiPath, ApiQuery, CurrentUser},
-    },
+    error::{AppError, AppResult},
+    http::extract::{ApiJson, ApiPath, ApiQuery},
+    session::Actor,
+    state::AppState,
     store::{
         audit,
         categories::{self, CategoryFields, CategoryRow},
@@ -40,12 +39,12 @@ struct ListQuery {
 /// includes inactive ones.
 async fn list(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
+    user: Option<Actor>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> AppResult<Json<serde_json::Value>> {
     if q.all {
         user.as_ref()
-            .ok_or_else(ApiError::unauthenticated)?
+            .ok_or_else(AppError::unauthenticated)?
             .require(&[Role::Admin])?;
     }
     let rows = categories::list(&state.db, q.all).await?;
@@ -75,12 +74,12 @@ fn slugify(name: &str) -> String {
 }
 
 impl CategoryRequest {
-    fn validate(self, current: Option<&CategoryRow>) -> ApiResult<CategoryFields> {
+    fn validate(self, current: Option<&CategoryRow>) -> AppResult<CategoryFields> {
         let name = self.name.trim();
         if name.is_empty() {
-            return Err(ApiError {
+            return Err(AppError {
                 field: Some("name"),
-                ..ApiError::validation("Please give the category a name.")
+                ..AppError::validation("Please give the category a name.")
             });
         }
         let name = validate::text("name", name, 100)?.to_string();
@@ -97,9 +96,9 @@ impl CategoryRequest {
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             });
         if !slug_ok {
-            return Err(ApiError {
+            return Err(AppError {
                 field: Some("slug"),
-                ..ApiError::validation(
+                ..AppError::validation(
                     "The slug is lowercase letters and digits in words joined by hyphens.",
                 )
             });
@@ -117,26 +116,17 @@ impl CategoryRequest {
     }
 }
 
-fn taken(e: sqlx::Error) -> ApiError {
-    match ApiError::from(e) {
-        e if e.status == StatusCode::CONFLICT => ApiError::conflict(
-            "category_exists",
-            "A category with that name or slug already exists.",
-        ),
-        e => e,
-    }
-}
-
 /// `POST /api/categories` (admin) → 201.
 async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiJson(req): ApiJson<CategoryRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     user.require(&[Role::Admin])?;
     let fields = req.validate(None)?;
     let mut tx = state.db.begin().await?;
-    let row = categories::insert(&mut *tx, &fields).await.map_err(taken)?;
+    // A name or slug in use is a 409 `category_exists` naming the field (crate::error).
+    let row = categories::insert(&mut *tx, &fields).await?;
     audit::record(
         &mut *tx,
         Some(user.id()),
@@ -154,19 +144,17 @@ async fn create(
 /// `PUT /api/categories/{id}` (admin): rename, reorder, (de)activate.
 async fn update(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(id): ApiPath<CategoryId>,
     ApiJson(req): ApiJson<CategoryRequest>,
-) -> ApiResult<Json<CategoryRow>> {
+) -> AppResult<Json<CategoryRow>> {
     user.require(&[Role::Admin])?;
     let mut tx = state.db.begin().await?;
     let before = categories::by_id_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Category"))?;
+        .ok_or_else(|| AppError::not_found("Category"))?;
     let fields = req.validate(Some(&before))?;
-    let after = categories::update(&mut *tx, id, &fields)
-        .await
-        .map_err(taken)?;
+    let after = categories::update(&mut *tx, id, &fields).await?;
     audit::record(
         &mut *tx,
         Some(user.id()),
@@ -185,14 +173,14 @@ async fn update(
 /// deactivated instead (200 with `active: false`), as the spec requires.
 async fn remove(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(id): ApiPath<CategoryId>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     user.require(&[Role::Admin])?;
     let mut tx = state.db.begin().await?;
     let before = categories::by_id_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Category"))?;
+        .ok_or_else(|| AppError::not_found("Category"))?;
     let response = if categories::in_use(&mut *tx, id).await? {
         let after = categories::deactivate(&mut *tx, id).await?;
         audit::record(

@@ -1,6 +1,6 @@
 //! `/api/items/{id}/event`: a hosted event's date, place, capacity and notes. Reading
-//! follows the item's visibility and the address privacy rule; writing follows the item's
-//! edit rule (owner before review ends, admin audited, nobody after publishing).
+//! follows the item's visibility and the address privacy rule; writing is
+//! `services::events` (the item's edit rule), shared with the donor pages.
 
 use axum::{
     extract::State,
@@ -11,22 +11,22 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::{
-    app::AppState,
     domain::{
-        catalog::{self, EditAs},
-        hosted_event::{validate_event, Address, AddressPrivacy, EventInput},
+        hosted_event::{Address, AddressPrivacy, EventInput},
         ItemId,
     },
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{ApiJson, ApiPath, CurrentUser},
+    error::{AppError, AppResult},
+    http::extract::{ApiJson, ApiPath},
+    services::{
+        events::write_event,
         item_view::{event_view, EventView, Viewer},
-        items::{edit_access, lock_visible},
+        items::find_visible,
     },
-    store::{audit, events, items},
+    session::Actor,
+    state::AppState,
+    store::events,
 };
 
 pub fn router() -> Router<AppState> {
@@ -90,77 +90,24 @@ impl From<EventRequest> for EventInput {
 /// `GET /api/items/{id}/event`: 404 when the item is hidden or has no event.
 async fn show(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
+    user: Option<Actor>,
     ApiPath(id): ApiPath<ItemId>,
-) -> ApiResult<Json<EventView>> {
+) -> AppResult<Json<EventView>> {
     let viewer = Viewer(user.as_ref());
-    let item = items::by_id(&state.db, id)
-        .await?
-        .filter(|row| catalog::may_view(row.status(), viewer.actor(row)))
-        .ok_or_else(|| ApiError::not_found("Item"))?;
+    let item = find_visible(&state, viewer, id).await?;
     let event = events::by_item(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+        .ok_or_else(|| AppError::not_found("Event"))?;
     Ok(Json(event_view(&state, viewer, &item, &event).await?))
-}
-
-/// Creates (`replace == false`) or replaces the event; audited when an admin overrides.
-/// The one path for the API and the donor pages.
-pub async fn write_event(
-    state: &AppState,
-    user: &CurrentUser,
-    id: ItemId,
-    input: EventInput,
-    replace: bool,
-) -> ApiResult<EventView> {
-    let mut tx = state.db.begin().await?;
-    let item = lock_visible(&mut tx, user, id).await?;
-    let edit = edit_access(user, &item)?;
-    let fields = validate_event(input)?;
-    let before = events::by_item(&mut *tx, id).await?;
-    if replace {
-        if !events::update(&mut *tx, id, &fields).await? {
-            return Err(ApiError::not_found("Event"));
-        }
-    } else if events::insert(&mut *tx, id, &fields).await?.is_none() {
-        return Err(ApiError::conflict(
-            "event_exists",
-            "This item already has an event; change it with PUT.",
-        ));
-    }
-    let after = events::by_item(&mut *tx, id)
-        .await?
-        .ok_or_else(|| ApiError::internal("reading an event just written", "row vanished"))?;
-    if edit == EditAs::AdminOverride {
-        let snap = |e: &events::EventRow| {
-            serde_json::to_value(EventView::new(
-                e,
-                crate::domain::hosted_event::Audience::Staff,
-            ))
-            .unwrap_or_default()
-        };
-        audit::record(
-            &mut *tx,
-            Some(user.id()),
-            "event.updated_by_admin",
-            "item",
-            Some(id.0),
-            before.as_ref().map(snap),
-            Some(json!(snap(&after))),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    event_view(state, Viewer(Some(user)), &item, &after).await
 }
 
 /// `POST /api/items/{id}/event` → 201; 409 `event_exists` when there is one.
 async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<EventRequest>,
-) -> ApiResult<Response> {
+) -> AppResult<Response> {
     let view = write_event(&state, &user, id, req.into(), false).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -168,10 +115,10 @@ async fn create(
 /// `PUT /api/items/{id}/event`: replaces every field; 404 when there is no event yet.
 async fn replace(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ApiPath(id): ApiPath<ItemId>,
     ApiJson(req): ApiJson<EventRequest>,
-) -> ApiResult<Json<EventView>> {
+) -> AppResult<Json<EventView>> {
     Ok(Json(
         write_event(&state, &user, id, req.into(), true).await?,
     ))

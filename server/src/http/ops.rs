@@ -1,15 +1,17 @@
-//! Operations endpoints: liveness, readiness, metrics.
+//! Operations: liveness, readiness, the metrics endpoint, and the middleware that counts
+//! every request for it.
 
 use axum::{
-    extract::State,
+    extract::{MatchedPath, Request, State},
     http::{header, StatusCode},
-    response::IntoResponse,
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::{metrics::HttpLabels, state::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,4 +52,29 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Counts every request (API, pages, sockets, files) by method, matched route (never the
+/// raw path: ids would explode the label space) and status, and times it. The assembly
+/// puts it outside the security layers, so refusals are counted too.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .http_duration
+        .observe(started.elapsed().as_secs_f64());
+    response
 }

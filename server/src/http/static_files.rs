@@ -7,7 +7,7 @@ use axum::{
 };
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
 
-use crate::{app::AppState, config::Config};
+use crate::{config::Config, state::AppState};
 
 pub fn router(config: &Config) -> Router<AppState> {
     let client_js = config.static_dir.join("..").join("client-js");

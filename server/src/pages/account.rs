@@ -11,11 +11,14 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    accounts::{self, Registration},
-    app::AppState,
-    http::{error::ApiError, users::apply_patch},
+    error::AppError,
     pages::{checked, error::PageError, safe_next, PageCtx, PageForm},
-    store::users::{self, AccountView, Preferences},
+    services::{
+        accounts::{self, Registration},
+        users::{update_profile, ProfileChange},
+    },
+    state::AppState,
+    store::users::{AccountView, Preferences},
 };
 
 pub fn router() -> Router<AppState> {
@@ -34,7 +37,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Field errors as a map for the templates, from a workflow's error.
-fn field_errors(err: &ApiError) -> (Value, Option<String>) {
+fn field_errors(err: &AppError) -> (Value, Option<String>) {
     match err.field {
         Some(field) => (Value::from_iter([(field, err.message.to_string())]), None),
         None => (Value::from(()), Some(err.message.to_string())),
@@ -180,7 +183,7 @@ async fn login_submit(
 }
 
 async fn logout(ctx: PageCtx) -> Result<Response, PageError> {
-    ctx.session.flush().await.map_err(ApiError::from)?;
+    ctx.session.flush().await.map_err(AppError::from)?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -311,29 +314,15 @@ async fn account_submit(
         email: checked(&form.pref_email),
         sms: checked(&form.pref_sms),
     };
-    let patch = apply_patch(
-        &user.row,
-        Some(&form.name),
-        Some(form.phone.as_deref()),
-        Some(form.address.as_deref()),
-        Some(form.household.as_deref()),
-        Some(preferences),
-    )
-    .and_then(|p| {
-        if p.preferences.sms && p.phone.is_none() {
-            Err(ApiError {
-                field: Some("phone"),
-                ..ApiError::validation("Text messages need a phone number.")
-            })
-        } else {
-            Ok(p)
-        }
-    });
-    match patch {
-        Ok(update) => {
-            let row = users::update_profile(&ctx.state.db, user.id(), &update)
-                .await
-                .map_err(ApiError::from)?;
+    let change = ProfileChange {
+        name: Some(&form.name),
+        phone: Some(form.phone.as_deref()),
+        address: Some(form.address.as_deref()),
+        household: Some(form.household.as_deref()),
+        preferences: Some(preferences),
+    };
+    match update_profile(&ctx.state, user, change).await {
+        Ok(row) => {
             let view = AccountView::from(&row);
             ctx.render(
                 "account.html",
@@ -341,7 +330,9 @@ async fn account_submit(
                 context! { account => account_value(&view), errors => (), saved => true },
             )
         }
-        Err(err) => {
+        // A field to fix: the form again, with what was typed. Anything else (the database
+        // not answering) is an error page.
+        Err(err) if err.field.is_some() => {
             let (errors, _) = field_errors(&err);
             // Show what they typed, so nothing is lost.
             let mut view = AccountView::from(&user.row);
@@ -357,5 +348,6 @@ async fn account_submit(
                 context! { account => account_value(&view), errors => errors, saved => false },
             )
         }
+        Err(err) => Err(err.into()),
     }
 }

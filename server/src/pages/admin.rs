@@ -11,10 +11,11 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
     domain::{Role, UserId},
-    http::{error::ApiError, users::change_roles},
+    error::AppError,
     pages::{error::PageError, urlencode, PageCtx},
+    services::users::change_roles,
+    state::AppState,
     store::{audit, users},
 };
 
@@ -36,9 +37,7 @@ async fn user_list(ctx: PageCtx, Query(q): Query<SearchQuery>) -> Result<Respons
     }
     let query = q.query.unwrap_or_default();
     let query: String = query.chars().take(200).collect();
-    let (rows, total) = users::search(&ctx.state.db, Some(&query), 200, 0)
-        .await
-        .map_err(ApiError::from)?;
+    let (rows, total) = users::search(&ctx.state.db, Some(&query), 200, 0).await?;
     let list: Vec<Value> = rows
         .iter()
         .map(|u| context! { id => u.user_id().to_string(), name => &u.name, email => &u.email, roles => u.roles().as_strings(), verified => u.verified(), paddle_number => u.paddle_number })
@@ -66,7 +65,7 @@ async fn roles_submit(
     }
     let id: UserId = id
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("User")))?;
+        .map_err(|_| PageError::from(AppError::not_found("User")))?;
     let roles: Vec<String> = url::form_urlencoded::parse(&body)
         .filter(|(k, _)| k == "roles")
         .map(|(_, v)| v.into_owned())
@@ -74,7 +73,7 @@ async fn roles_submit(
     let actor = ctx
         .user
         .as_ref()
-        .ok_or_else(|| PageError::from(ApiError::unauthenticated()))?;
+        .ok_or_else(|| PageError::from(AppError::unauthenticated()))?;
     let query: Option<String> = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "query")
         .map(|(_, v)| v.into_owned());
@@ -105,9 +104,7 @@ async fn audit_page(ctx: PageCtx) -> Result<Response, PageError> {
     if let Err(denied) = ctx.require_role(&[Role::Admin]) {
         return Ok(denied.into_response());
     }
-    let entries = audit::list(&ctx.state.db, None, None, 200, 0)
-        .await
-        .map_err(ApiError::from)?;
+    let entries = audit::list(&ctx.state.db, None, None, 200, 0).await?;
     let pretty = |v: &Option<serde_json::Value>| {
         v.as_ref()
             .and_then(|v| serde_json::to_string_pretty(v).ok())

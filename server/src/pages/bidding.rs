@@ -11,11 +11,11 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
-    domain::{Cents, ItemId},
+    domain::{money::MoneyError, Cents, ItemId},
     engine::{bidder_label, BidInput, Outcome},
-    http::error::ApiError,
+    error::AppError,
     pages::{error::PageError, PageCtx, PageForm},
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
@@ -55,7 +55,7 @@ async fn bid(
 ) -> Result<Response, PageError> {
     let item: ItemId = id
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Item")))?;
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
     let back = format!("/items/{item}");
     let user = match ctx.require_user() {
         Ok(u) => u.clone(),
@@ -65,35 +65,23 @@ async fn bid(
         ctx.set_flash(&e.message).await;
         return Ok(Redirect::to(&back).into_response());
     }
-    let amount = match Cents::parse(
-        form.amount
-            .trim()
-            .trim_start_matches('$')
-            .replace(',', "")
-            .as_str(),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            ctx.set_flash(&format!("Your bid was not placed: {e}."))
-                .await;
-            return Ok(Redirect::to(&back).into_response());
-        }
-    };
-    let max = match form
-        .max_proxy_amount
-        .as_deref()
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-    {
-        None => None,
-        Some(text) => match Cents::parse(text.trim_start_matches('$').replace(',', "").as_str()) {
-            Ok(m) => Some(m),
+    // A blank amount is refused with the same words as one that is not a number.
+    let amount =
+        match Cents::parse_input(&form.amount).and_then(|a| a.ok_or(MoneyError::NotANumber)) {
+            Ok(a) => a,
             Err(e) => {
-                ctx.set_flash(&format!("Your maximum was not understood: {e}."))
+                ctx.set_flash(&format!("Your bid was not placed: {e}."))
                     .await;
                 return Ok(Redirect::to(&back).into_response());
             }
-        },
+        };
+    let max = match Cents::parse_input(form.max_proxy_amount.as_deref().unwrap_or("")) {
+        Ok(m) => m,
+        Err(e) => {
+            ctx.set_flash(&format!("Your maximum was not understood: {e}."))
+                .await;
+            return Ok(Redirect::to(&back).into_response());
+        }
     };
     // An empty field is no key; anything else is checked by the engine like every key.
     let key = form.idempotency_key.filter(|k| !k.is_empty());

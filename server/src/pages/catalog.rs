@@ -3,22 +3,22 @@
 //! device's saved list, drawn by `client-js/wishlist.js`), and the item cards that the home
 //! page's featured block reuses.
 //!
-//! Listing goes through [`crate::http::catalog::catalog_page`], the API's own function, so
-//! a page can never show what the API would hide.
+//! Listing goes through [`crate::services::catalog::catalog_page`], the API's own
+//! workflow, so a page can never show what the API would hide.
 
 use axum::{extract::Query, http::StatusCode, response::Response, routing::get, Router};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
-    domain::catalog::ItemType,
-    http::{
+    domain::{catalog::ItemType, Cents},
+    pages::{error::PageError, urlencode, PageCtx},
+    services::{
         catalog::{catalog_page, ListQuery, PER_PAGE_DEFAULT},
-        extract::CurrentUser,
         item_view::ItemView,
     },
-    pages::{error::PageError, urlencode, PageCtx},
+    session::Actor,
+    state::AppState,
     store::categories,
 };
 
@@ -92,9 +92,13 @@ fn given(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Prices as people type them: "$1,250" → "1250".
-fn money_text(v: &Option<String>) -> Option<String> {
-    given(v).map(|s| s.replace(['$', ',', ' '], ""))
+/// A price as people type it ([`Cents::parse_input`]): "$1,250" → "1250.00", the API's
+/// text. `name` is the API's parameter, which the message names as the API would.
+fn money_text(name: &str, v: &Option<String>) -> Result<Option<String>, String> {
+    match Cents::parse_input(v.as_deref().unwrap_or("")) {
+        Ok(c) => Ok(c.map(|c| c.to_string())),
+        Err(e) => Err(format!("{name} is not an amount of money: {e}.")),
+    }
 }
 
 impl CatalogForm {
@@ -119,8 +123,8 @@ impl CatalogForm {
             per_page: Some(PER_PAGE_DEFAULT),
             category: given(&self.category),
             item_type: given(&self.item_type),
-            min_price: money_text(&self.min_price),
-            max_price: money_text(&self.max_price),
+            min_price: money_text("minPrice", &self.min_price)?,
+            max_price: money_text("maxPrice", &self.max_price)?,
             seats_left: given(&self.seats_left).map(|_| true),
             closing_soon,
             featured: given(&self.featured).map(|_| true),
@@ -155,9 +159,7 @@ impl CatalogForm {
 }
 
 async fn browse(ctx: PageCtx, Query(form): Query<CatalogForm>) -> Result<Response, PageError> {
-    let cats = categories::list(&ctx.state.db, false)
-        .await
-        .map_err(crate::http::error::ApiError::from)?;
+    let cats = categories::list(&ctx.state.db, false).await?;
     let categories: Vec<Value> = cats
         .iter()
         .map(|c| context! { slug => &c.slug, name => &c.name })
@@ -226,11 +228,7 @@ async fn wishlist(ctx: PageCtx) -> Result<Response, PageError> {
 
 /// Up to `limit` featured, published items of the current auction, as cards for the home
 /// page. Never fails the home page: a listing error is logged and shows no cards.
-pub async fn featured_cards(
-    state: &AppState,
-    user: Option<&CurrentUser>,
-    limit: i64,
-) -> Vec<Value> {
+pub async fn featured_cards(state: &AppState, user: Option<&Actor>, limit: i64) -> Vec<Value> {
     let query = ListQuery {
         featured: Some(true),
         per_page: Some(limit),
@@ -260,7 +258,7 @@ mod tests {
         };
         let q = form.to_query().unwrap();
         assert_eq!(q.q, None);
-        assert_eq!(q.min_price.as_deref(), Some("1250"));
+        assert_eq!(q.min_price.as_deref(), Some("1250.00"));
         assert_eq!(q.featured, Some(true));
         assert_eq!(q.seats_left, None);
     }

@@ -2,10 +2,10 @@
 //! (`/donor/items/new`), edit it, add and remove photos (`/donor/items/{id}/edit`), submit it for
 //! review, and the reoffer settings (`/donor/items/{id}/reoffer`).
 //!
-//! Every write is the API's function (`http::items::create_item`, `update_item`,
-//! `apply_step`, `http::images::add_image`, `remove_image`, `http::hosted_events::write_event`,
-//! `http::reoffer::save_settings`), so the rules and the audit trail are the same whether
-//! a donor uses these pages or a script.
+//! Every write is a service the API calls too (`services::items::create_item`,
+//! `update_item`, `apply_step`, `services::images::add_image`, `remove_image`,
+//! `services::events::write_event`, `services::reoffer::save_settings`), so the rules and
+//! the audit trail are the same whether a donor uses these pages or a script.
 
 use axum::{
     extract::{multipart::MultipartRejection, DefaultBodyLimit, Multipart, Path},
@@ -17,23 +17,29 @@ use axum::{
 use minijinja::{context, Value};
 
 use crate::{
-    app::AppState,
-    domain::{catalog::ItemType, hosted_event::validate_event, ids::ImageId, ItemId, Role},
-    http::{
-        catalog::{catalog_page, ListQuery},
-        error::ApiError,
-        hosted_events::write_event,
-        images::{add_image, ensure_editable, read_upload, remove_image, UPLOAD_BODY_LIMIT},
-        item_view::{one_item_view, ItemView, Viewer},
-        items::{apply_step, create_item, edit_access, update_item},
+    domain::{
+        catalog::{ItemType, Transition},
+        hosted_event::validate_event,
+        ids::ImageId,
+        ItemId, Role,
     },
+    error::AppError,
+    media::{read_upload, UPLOAD_BODY_LIMIT},
     pages::{
         catalog::type_label,
         donor_form::{FieldErrors, ItemForm},
         error::PageError,
         PageCtx, PageForm,
     },
-    store::{categories, events, items},
+    services::{
+        catalog::{catalog_page, ListQuery, PER_PAGE_MAX},
+        events::write_event,
+        images::{add_image, ensure_editable, remove_image},
+        item_view::{one_item_view, ItemView, Viewer},
+        items::{apply_step, create_item, edit_access, find_visible, update_item},
+    },
+    state::AppState,
+    store::{categories, events},
 };
 
 pub fn router() -> Router<AppState> {
@@ -66,14 +72,14 @@ pub(crate) use donor;
 
 fn parse_id(id: &str) -> Result<ItemId, PageError> {
     id.parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Item")))
+        .map_err(|_| PageError::from(AppError::not_found("Item")))
 }
 
 async fn my_items(ctx: PageCtx) -> Result<Response, PageError> {
     let user = donor!(ctx);
     let query = ListQuery {
         mine: Some(true),
-        per_page: Some(crate::http::catalog::PER_PAGE_MAX),
+        per_page: Some(PER_PAGE_MAX),
         sort: Some("newest".into()),
         ..ListQuery::default()
     };
@@ -137,7 +143,7 @@ async fn render_form(
 
 /// Moves a workflow error onto the form: a field's error beside the field, anything else
 /// (a conflict, say) in the summary under `form`.
-fn into_errors(e: ApiError, errors: &mut FieldErrors) -> Result<StatusCode, PageError> {
+fn into_errors(e: AppError, errors: &mut FieldErrors) -> Result<StatusCode, PageError> {
     if !e.status.is_client_error() || e.status == StatusCode::NOT_FOUND {
         return Err(e.into());
     }
@@ -204,14 +210,10 @@ async fn new_submit(
 /// The item as this user may edit it, or the page that says why not.
 async fn editable(ctx: &PageCtx, id: ItemId) -> Result<Result<ItemView, Response>, PageError> {
     let Some(user) = ctx.user.as_ref() else {
-        return Err(ApiError::unauthenticated().into());
+        return Err(AppError::unauthenticated().into());
     };
     let viewer = Viewer(Some(user));
-    let row = items::by_id(&ctx.state.db, id)
-        .await
-        .map_err(ApiError::from)?
-        .filter(|r| crate::domain::catalog::may_view(r.status(), viewer.actor(r)))
-        .ok_or_else(|| PageError::from(ApiError::not_found("Item")))?;
+    let row = find_visible(&ctx.state, viewer, id).await?;
     if let Err(e) = edit_access(user, &row) {
         if e.status == StatusCode::CONFLICT {
             let page = ctx.render_status(
@@ -288,10 +290,7 @@ async fn edit_submit(
         return render_form(&ctx, status, &form, &errors, None, Some(&view)).await;
     }
     if let Some(e) = event {
-        let exists = events::by_item(&ctx.state.db, id)
-            .await
-            .map_err(ApiError::from)?
-            .is_some();
+        let exists = events::by_item(&ctx.state.db, id).await?.is_some();
         write_event(&ctx.state, user, id, e, exists).await?;
     }
     ctx.set_flash("Your changes are saved.").await;
@@ -314,7 +313,7 @@ async fn upload(
     let result = async {
         ensure_editable(&ctx.state, user, id).await?;
         let multipart = multipart.map_err(|_| {
-            ApiError::new(
+            AppError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Please choose a photo with the form on this page.",
@@ -352,8 +351,7 @@ async fn upload(
 
 async fn categories_value(ctx: &PageCtx) -> Result<Vec<Value>, PageError> {
     Ok(categories::list(&ctx.state.db, false)
-        .await
-        .map_err(ApiError::from)?
+        .await?
         .iter()
         .map(|c| context! { id => c.category_id().to_string(), name => &c.name })
         .collect())
@@ -366,8 +364,6 @@ fn types_value() -> Vec<Value> {
         .collect()
 }
 
-/// Into the review queue. A refusal (an event without its details, say) comes back as the
-/// flash message on the edit page, where it can be fixed.
 /// The "Remove" button under a photo on the edit page. An item that can no longer be changed
 /// gets the edit page's explanation; a photo already gone is not an error (a double click).
 async fn remove_photo(
@@ -382,7 +378,7 @@ async fn remove_photo(
     }
     let image: ImageId = image
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Photo")))?;
+        .map_err(|_| PageError::from(AppError::not_found("Photo")))?;
     match remove_image(&ctx.state, user, id, image).await {
         Ok(()) => ctx.set_flash("Photo removed.").await,
         // The item is there (checked above): it is the photo that is gone already.
@@ -395,18 +391,12 @@ async fn remove_photo(
     Ok(Redirect::to(&format!("/donor/items/{id}/edit")).into_response())
 }
 
+/// Into the review queue. A refusal (an event without its details, say) comes back as the
+/// flash message on the edit page, where it can be fixed.
 async fn submit(ctx: PageCtx, Path(id): Path<String>) -> Result<Response, PageError> {
     let user = donor!(ctx);
     let id = parse_id(&id)?;
-    match apply_step(
-        &ctx.state,
-        user,
-        id,
-        crate::domain::catalog::Transition::Submit,
-        None,
-    )
-    .await
-    {
+    match apply_step(&ctx.state, user, id, Transition::Submit, None).await {
         Ok(_) => {
             ctx.set_flash("Thank you! Your item is waiting for an auction manager's review.")
                 .await;

@@ -1,10 +1,10 @@
 //! The donor's item form as typed, turned into the API's requests.
 //!
 //! Field names are the API's (`openingBid`, `categoryId`, `datetimeStart`...), so the field
-//! an API error names is the form field to mark. Only typing problems are caught here
-//! (money that is not money, a date that is not a date); every rule about items and events
-//! stays in `domain::catalog` and `domain::hosted_event`, reached through the API's
-//! functions.
+//! an error names is the form field to mark. Only typing problems are caught here (money
+//! that is not money, a date that is not a date); every rule about items and events stays
+//! in `domain::catalog` and `domain::hosted_event`, reached through the services the API
+//! calls too.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use crate::{
         hosted_event::{Address, AddressPrivacy, EventInput},
         Cents,
     },
-    http::{
+    services::{
         item_view::{EventView, ItemView},
         items::ItemRequest,
     },
@@ -64,14 +64,11 @@ fn opt(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// Money as people type it: "$1,250.50" → 1250.50. Empty is `None`.
+/// Money as people type it ([`Cents::parse_input`]): "$1,250.50" → 1250.50. Empty is
+/// `None`; a refusal is noted against `field`.
 pub fn money(field: &'static str, s: &str, errors: &mut FieldErrors) -> Option<Cents> {
-    let cleaned = s.trim().replace(['$', ',', ' '], "");
-    if cleaned.is_empty() {
-        return None;
-    }
-    match Cents::parse(&cleaned) {
-        Ok(c) => Some(c),
+    match Cents::parse_input(s) {
+        Ok(c) => c,
         Err(e) => {
             errors.insert(
                 field,
@@ -112,7 +109,7 @@ impl ItemForm {
         ItemType::parse(self.item_type.trim())
     }
 
-    /// The API request, or what to fix.
+    /// The item request (the API's shape), or what to fix.
     pub fn item_request(&self, errors: &mut FieldErrors) -> Option<ItemRequest> {
         let item_type = self.item_type();
         if item_type.is_none() {

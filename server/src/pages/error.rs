@@ -1,15 +1,16 @@
 //! Friendly HTML error pages. A handler (or layer) returns [`PageError`]; the outermost
-//! layer, which has the templates, renders it. API responses are never touched.
+//! layer, which has the templates, renders it. API responses are never touched. The
+//! fallbacks for unknown pages and wrong methods are here too.
 
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue, StatusCode, Uri},
     middleware::Next,
     response::{Html, IntoResponse, Response},
 };
 use minijinja::context;
 
-use crate::{app::AppState, http::error::ApiError};
+use crate::{error::AppError, state::AppState};
 
 #[derive(Clone, Debug)]
 pub struct PageError {
@@ -40,9 +41,9 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Pages reuse the account workflows, which speak [`ApiError`]: show their message.
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> PageError {
+/// Pages call the same services as the API, which answer [`AppError`]: show its message.
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> PageError {
         let heading = match e.status {
             StatusCode::UNAUTHORIZED => "Please log in",
             StatusCode::FORBIDDEN => "Not allowed",
@@ -55,6 +56,36 @@ impl From<ApiError> for PageError {
     }
 }
 
+/// A store error met by a page directly (a listing, say): as [`AppError`] shows it.
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> PageError {
+        AppError::from(e).into()
+    }
+}
+
+/// Unknown page: a friendly 404 page (unknown API paths get JSON from the API's router).
+pub async fn fallback(uri: Uri) -> Response {
+    tracing::debug!(path = %uri.path(), "no route");
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "We could not find that page. It may have moved; try the home page or the catalog.",
+    )
+    .into_response()
+}
+
+/// A page address used with the wrong method (e.g. a form posted to a read-only page).
+pub async fn page_method_not_allowed() -> Response {
+    PageError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "That did not work",
+        "This page cannot be used that way. Please go back and try again.",
+    )
+    .into_response()
+}
+
+/// The outermost page layer: renders a [`PageError`] carried by a response with the
+/// `error.html` template (it keeps any `Retry-After`).
 pub async fn render_error_pages(
     State(state): State<AppState>,
     request: Request,

@@ -2,25 +2,25 @@
 //! the donor's notes, restrictions, fair market value, the event as its privacy allows),
 //! and the live bid panel.
 //!
-//! The item is read through the API's view (`http::item_view`), so visibility and address
-//! privacy are decided by the same code for the page as for the JSON.
+//! The item is read through the API's view (`services::item_view`), so visibility and
+//! address privacy are decided by the same code for the page as for the JSON.
 
 use axum::{extract::Path, response::Response, routing::get, Router};
 use minijinja::{context, Value};
 
 use crate::{
-    app::AppState,
     domain::{
-        catalog::{self, ItemType},
+        catalog::ItemType,
         hosted_event::{AddressPrivacy, AddressShown},
         ItemId,
     },
-    http::{
-        error::ApiError,
-        item_view::{one_item_view, EventView, ItemView, Viewer},
-    },
+    error::AppError,
     pages::{bidding, catalog::type_label, error::PageError, PageCtx},
-    store::items,
+    services::{
+        item_view::{one_item_view, EventView, ItemView, Viewer},
+        items::find_visible,
+    },
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
@@ -94,15 +94,11 @@ fn item_context(v: &ItemView) -> Value {
 }
 
 async fn show(ctx: PageCtx, Path(id): Path<String>) -> Result<Response, PageError> {
-    let not_found = || PageError::from(ApiError::not_found("Item"));
+    let not_found = || PageError::from(AppError::not_found("Item"));
     let id: ItemId = id.parse().map_err(|_| not_found())?;
     let viewer = Viewer(ctx.user.as_ref());
     // Drafts are seen by their donor and the managers only; to anyone else they do not exist.
-    let row = items::by_id(&ctx.state.db, id)
-        .await
-        .map_err(ApiError::from)?
-        .filter(|row| catalog::may_view(row.status(), viewer.actor(row)))
-        .ok_or_else(not_found)?;
+    let row = find_visible(&ctx.state, viewer, id).await?;
     let view = one_item_view(&ctx.state, viewer, &row).await?;
     let live = if view.item_type == ItemType::Competitive && view.status.is_public() {
         bidding::panel_context(&ctx.state, id).await

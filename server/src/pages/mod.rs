@@ -1,5 +1,6 @@
-//! Server-rendered pages. Every page works without JavaScript; scripts only enhance.
-//! Account workflows are the same functions the API calls (`crate::accounts`).
+//! The HTML edge: server-rendered pages. Every page works without JavaScript; scripts
+//! only enhance. Workflows are the same services the API calls (`crate::services`); the
+//! pages never import the API's handlers, nor the API the pages.
 
 pub mod account;
 pub mod admin;
@@ -11,7 +12,6 @@ pub mod error;
 pub mod item;
 pub mod reoffer;
 pub mod review;
-pub mod templates;
 
 use axum::{
     extract::{rejection::FormRejection, FromRequest, FromRequestParts},
@@ -25,8 +25,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::{
-    app::AppState,
-    http::{extract::CurrentUser, security::csrf_token},
+    session::{csrf_token, Actor},
+    state::AppState,
     store::auctions,
 };
 
@@ -91,7 +91,7 @@ impl Display {
 /// and a one-time flash message.
 pub struct PageCtx {
     pub state: AppState,
-    pub user: Option<CurrentUser>,
+    pub user: Option<Actor>,
     pub session: Session,
     pub csrf: String,
     pub display: Display,
@@ -113,7 +113,7 @@ impl FromRequestParts<AppState> for PageCtx {
                 )
             })?;
         let user =
-            <CurrentUser as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(
+            <Actor as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(
                 parts, state,
             )
             .await?;
@@ -209,14 +209,14 @@ impl PageCtx {
     }
 
     /// The signed-in user, or a redirect to the login page that comes back here.
-    pub fn require_user(&self) -> Result<&CurrentUser, Redirect> {
+    pub fn require_user(&self) -> Result<&Actor, Redirect> {
         self.user
             .as_ref()
             .ok_or_else(|| Redirect::to(&format!("/login?next={}", urlencode(&self.path))))
     }
 
     /// The signed-in user holding one of `roles`: else the login page, or a 403 page.
-    pub fn require_role(&self, roles: &[crate::domain::Role]) -> Result<&CurrentUser, Denied> {
+    pub fn require_role(&self, roles: &[crate::domain::Role]) -> Result<&Actor, Denied> {
         let user = self.require_user().map_err(Denied::Login)?;
         user.require(roles)
             .map_err(|e| Denied::Forbidden(e.into()))?;
@@ -279,9 +279,7 @@ pub fn checked(value: &Option<String>) -> bool {
 
 async fn home(ctx: PageCtx) -> Result<Response, PageError> {
     let now = ctx.state.now();
-    let auction = auctions::current(&ctx.state.db, now)
-        .await
-        .map_err(crate::http::error::ApiError::from)?;
+    let auction = auctions::current(&ctx.state.db, now).await?;
     let auction = auction.map(|row| {
         let state = row.state_at(now);
         let calendar = row.calendar();

@@ -1,6 +1,6 @@
 //! `/donor/items/{id}/reoffer`: the donor's settings for selling what is left after bidding
-//! at a fixed price (spec 5.2). Reads and writes through `http::reoffer`, so the defaults,
-//! the quantity cap and the lock once the reoffer opens are the API's.
+//! at a fixed price (spec 5.2). Reads and writes through `services::reoffer`, so the
+//! defaults, the quantity cap and the lock once the reoffer opens are the API's.
 
 use axum::{
     extract::Path,
@@ -13,13 +13,11 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
     domain::{ItemId, Role},
-    http::{
-        error::ApiError,
-        reoffer::{save_settings, settings, ReofferRequest},
-    },
+    error::AppError,
     pages::{checked, donor::donor, donor_form, error::PageError, PageCtx, PageForm},
+    services::reoffer::{save_settings, settings, ReofferRequest},
+    state::AppState,
     store::items,
 };
 
@@ -46,11 +44,10 @@ async fn page(
     let user = ctx
         .user
         .as_ref()
-        .ok_or_else(|| PageError::from(ApiError::unauthenticated()))?;
+        .ok_or_else(|| PageError::from(AppError::unauthenticated()))?;
     let current = settings(&ctx.state, user, id).await?;
     let title = items::by_id(&ctx.state.db, id)
-        .await
-        .map_err(ApiError::from)?
+        .await?
         .map(|r| r.title)
         .unwrap_or_default();
     ctx.render_status(
@@ -73,7 +70,7 @@ async fn show(ctx: PageCtx, Path(id): Path<String>) -> Result<Response, PageErro
     let user = donor!(ctx);
     let id: ItemId = id
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Item")))?;
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
     let saved = settings(&ctx.state, user, id).await?;
     let form = context! {
         participate => saved.terms.participate,
@@ -99,7 +96,7 @@ async fn save(
     let user = donor!(ctx);
     let id: ItemId = id
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Item")))?;
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
     let mut errors = donor_form::FieldErrors::new();
     let price = donor_form::money("price", &form.price, &mut errors);
     let quantity_override = match form.quantity_override.trim() {

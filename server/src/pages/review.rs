@@ -1,7 +1,7 @@
 //! `/manage/review`: the auction managers' queue. Items waiting for review (approve, or
 //! return with a note), approved items (publish), published items (feature on the home
 //! page). Each button is one small form posting to `/manage/review/{id}`; the step itself
-//! is the API's (`http::items::apply_step`, `review_decision`, `feature_item`).
+//! is the API's (`services::items::apply_step`, `review_decision`, `feature_item`).
 
 use axum::{
     extract::Path,
@@ -14,15 +14,15 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
     domain::{catalog::Transition, ItemId, Role},
-    http::{
+    error::AppError,
+    pages::{catalog::type_label, error::PageError, PageCtx, PageForm},
+    services::{
         catalog::{catalog_page, ListQuery, PER_PAGE_MAX},
-        error::ApiError,
-        extract::CurrentUser,
         items::{apply_step, feature_item, review_decision},
     },
-    pages::{catalog::type_label, error::PageError, PageCtx, PageForm},
+    session::Actor,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One status's items as table rows.
-async fn rows(state: &AppState, user: &CurrentUser, status: &str) -> Result<Vec<Value>, ApiError> {
+async fn rows(state: &AppState, user: &Actor, status: &str) -> Result<Vec<Value>, AppError> {
     let query = ListQuery {
         status: Some(status.into()),
         per_page: Some(PER_PAGE_MAX),
@@ -63,7 +63,7 @@ async fn render(
     let user = ctx
         .user
         .as_ref()
-        .ok_or_else(|| PageError::from(ApiError::unauthenticated()))?;
+        .ok_or_else(|| PageError::from(AppError::unauthenticated()))?;
     let submitted = rows(&ctx.state, user, "submitted").await?;
     let approved = rows(&ctx.state, user, "approved").await?;
     let published = rows(&ctx.state, user, "published").await?;
@@ -103,7 +103,7 @@ async fn act(
     };
     let id: ItemId = id
         .parse()
-        .map_err(|_| PageError::from(ApiError::not_found("Item")))?;
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
     let note = Some(form.note.as_str()).filter(|n| !n.trim().is_empty());
     let result = match form.action.as_str() {
         "approve" | "return" => match review_decision(&form.action, note) {
@@ -113,7 +113,7 @@ async fn act(
         "publish" => apply_step(&ctx.state, user, id, Transition::Publish, None).await,
         "feature" => feature_item(&ctx.state, user, id, true).await,
         "unfeature" => feature_item(&ctx.state, user, id, false).await,
-        _ => Err(ApiError::validation("Please use one of the buttons.")),
+        _ => Err(AppError::validation("Please use one of the buttons.")),
     };
     match result {
         Ok(row) => {

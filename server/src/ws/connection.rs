@@ -30,10 +30,11 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use crate::{
-    app::AppState,
     domain::UserId,
     engine::{BidInput, BidReply, PendingBid, Responder, Submitted},
-    http::{error::ApiError, extract::CurrentUser},
+    error::AppError,
+    session::Actor,
+    state::AppState,
     store::users,
     ws::{
         hub::{Conn, Topic},
@@ -73,11 +74,11 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    user: Option<CurrentUser>,
+    user: Option<Actor>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&state, &headers) {
-        return ApiError::new(
+        return AppError::new(
             StatusCode::FORBIDDEN,
             "bad_origin",
             "WebSocket connections must come from this site.",
@@ -95,7 +96,7 @@ async fn upgrade(
         .on_upgrade(move |socket| run(state, socket, user))
 }
 
-async fn run(state: AppState, mut socket: WebSocket, user: Option<CurrentUser>) {
+async fn run(state: AppState, mut socket: WebSocket, user: Option<Actor>) {
     let hub = state.hub.clone();
     let conn = hub.connect(user.as_ref().map(|u| u.id()));
     let mut topics: Vec<Topic> = Vec::new();
@@ -226,7 +227,7 @@ async fn handle(
 }
 
 /// An edge refusal (unauthenticated, rate limited, not verified) as a bid's answer.
-fn refusal(e: &ApiError) -> BidReply {
+fn refusal(e: &AppError) -> BidReply {
     BidReply::error(e.status.as_u16(), &e.code, &e.message)
 }
 
@@ -248,7 +249,7 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
     }
     let responder = Responder::sink(conn.clone(), reference, received);
     let Some(who) = bidder.who.clone() else {
-        return responder.send(refusal(&ApiError::unauthenticated()));
+        return responder.send(refusal(&AppError::unauthenticated()));
     };
     // Later bids follow earlier ones that are still waiting in the bid task.
     let job = if bidder.worker_busy() || !who.verified.load(Ordering::Acquire) {
@@ -268,8 +269,8 @@ fn bid(state: &AppState, conn: &Arc<Conn>, bidder: &mut Bidder, frame: BidFrame)
 /// The bid, once the bidder may bid (within the write rate limit). Its idempotency key is
 /// checked by the engine, where every bid path meets.
 fn checked_input(state: &AppState, who: &Who, frame: BidFrame) -> Result<BidInput, BidReply> {
-    if let Err(e) = state.limits.check_write_account(who.id) {
-        return Err(refusal(&e));
+    if let Err(limited) = state.limits.check_write_account(who.id) {
+        return Err(refusal(&AppError::from(limited)));
     }
     Ok(BidInput {
         item: frame.item_id,
@@ -384,7 +385,7 @@ async fn bid_worker(
             Job::Check(frame, responder) => {
                 recheck_verified(&state, &who).await;
                 if !who.verified.load(Ordering::Acquire) {
-                    responder.send(refusal(&ApiError::email_not_verified()));
+                    responder.send(refusal(&AppError::email_not_verified()));
                 } else {
                     match checked_input(&state, &who, frame) {
                         Err(reply) => responder.send(reply),

@@ -1,16 +1,17 @@
 //! Account workflows shared by the API and the pages: register, verify, log in, reset.
-//! Each returns domain results or [`ApiError`]s; the callers only choose JSON or HTML.
+//! Each returns domain results or [`AppError`]s; the callers only choose JSON or HTML.
 
-use axum::http::StatusCode;
+use ::http::StatusCode;
 use minijinja::context;
 use tower_sessions::Session;
 
 use crate::{
-    app::AppState,
     domain::{validate, Role, Roles},
-    http::{error::ApiError, extract::SESSION_USER, security::csrf_token},
+    error::AppError,
     mail::Email,
     passwords,
+    session::{csrf_token, SESSION_USER},
+    state::AppState,
     store::{
         tokens::{self, Purpose, Redeemed},
         users::{self, NewUser, Preferences, UserRow},
@@ -25,13 +26,13 @@ pub struct Registration {
 }
 
 /// Creates an unverified bidder account and emails the verification link.
-pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, ApiError> {
+pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
     let name = validate::name(&input.name)?;
     let email = validate::email(&input.email)?;
     validate::password(&input.password)?;
     let hash = passwords::hash(input.password)
         .await
-        .map_err(|e| ApiError::internal("hashing", e))?;
+        .map_err(|e| AppError::internal("hashing", e))?;
     let roles = Roles::new(vec![Role::Bidder]);
     let mut tx = state.db.begin().await?;
     let user = users::insert(
@@ -47,7 +48,7 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
     )
     .await?
     .ok_or_else(|| {
-        ApiError::conflict(
+        AppError::conflict(
             "email_taken",
             "An account with this email already exists. Try logging in or resetting your password.",
         )
@@ -60,7 +61,7 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
 
 /// Sends a fresh verification link, when the account exists and is not yet verified. The
 /// caller answers the same either way, so this cannot be used to find accounts.
-pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), ApiError> {
+pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), AppError> {
     let Ok(email) = validate::email(email) else {
         return Ok(());
     };
@@ -74,16 +75,16 @@ pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), Ap
     Ok(())
 }
 
-fn token_error(outcome: &Redeemed) -> ApiError {
+fn token_error(outcome: &Redeemed) -> AppError {
     match outcome {
-        Redeemed::Expired => ApiError::bad_request(
+        Redeemed::Expired => AppError::bad_request(
             "token_expired",
             "This link has expired. Please ask for a new one.",
         ),
         Redeemed::AlreadyUsed => {
-            ApiError::bad_request("token_used", "This link has already been used.")
+            AppError::bad_request("token_used", "This link has already been used.")
         }
-        _ => ApiError::bad_request(
+        _ => AppError::bad_request(
             "invalid_token",
             "This link is not valid. Please check it or ask for a new one.",
         ),
@@ -91,7 +92,7 @@ fn token_error(outcome: &Redeemed) -> ApiError {
 }
 
 /// Redeems a verification token and marks the account verified.
-pub async fn verify(state: &AppState, token: &str) -> Result<UserRow, ApiError> {
+pub async fn verify(state: &AppState, token: &str) -> Result<UserRow, AppError> {
     let mut tx = state.db.begin().await?;
     let outcome = tokens::redeem(&mut *tx, token.trim(), Purpose::Verify, state.now()).await?;
     let Redeemed::Ok(user_id) = outcome else {
@@ -100,7 +101,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<UserRow, ApiError> 
     users::mark_verified(&mut *tx, user_id).await?;
     let user = users::by_id(&mut *tx, user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Account"))?;
+        .ok_or_else(|| AppError::not_found("Account"))?;
     tx.commit().await?;
     Ok(user)
 }
@@ -112,7 +113,7 @@ pub async fn login(
     session: &Session,
     email: &str,
     password: &str,
-) -> Result<(UserRow, String), ApiError> {
+) -> Result<(UserRow, String), AppError> {
     let email = email.trim().to_lowercase();
     state.limits.check_auth_account(&email)?;
     let user = users::by_email(&state.db, &email).await?;
@@ -124,7 +125,7 @@ pub async fn login(
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
-            return Err(ApiError::new(
+            return Err(AppError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "That email and password do not match an account.",
@@ -140,7 +141,7 @@ pub async fn login(
 }
 
 /// Sends a reset link when the account exists; always answers the same.
-pub async fn request_reset(state: &AppState, email: &str) -> Result<(), ApiError> {
+pub async fn request_reset(state: &AppState, email: &str) -> Result<(), AppError> {
     let Ok(email) = validate::email(email) else {
         return Ok(());
     };
@@ -158,11 +159,11 @@ pub async fn confirm_reset(
     state: &AppState,
     token: &str,
     password: String,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, AppError> {
     validate::password(&password)?;
     let hash = passwords::hash(password)
         .await
-        .map_err(|e| ApiError::internal("hashing", e))?;
+        .map_err(|e| AppError::internal("hashing", e))?;
     let mut tx = state.db.begin().await?;
     let outcome = tokens::redeem(&mut *tx, token.trim(), Purpose::Reset, state.now()).await?;
     let Redeemed::Ok(user_id) = outcome else {
@@ -172,7 +173,7 @@ pub async fn confirm_reset(
     users::mark_verified(&mut *tx, user_id).await?;
     let user = users::by_id(&mut *tx, user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Account"))?;
+        .ok_or_else(|| AppError::not_found("Account"))?;
     tx.commit().await?;
     Ok(user)
 }

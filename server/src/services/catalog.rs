@@ -1,29 +1,27 @@
-//! `GET /api/items`: the catalog. Filters, full-text search, sorting and paging; what a
-//! viewer may list is decided here before the store is asked.
+//! The catalog: filters, full-text search, sorting and paging. What a viewer may list is
+//! decided here before the store is asked; the API's `GET /api/items` and the catalog,
+//! home, donor and review pages all list through [`catalog_page`].
 
-use axum::{extract::State, Json};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    app::AppState,
     domain::{
-        catalog::{search_query, ItemStatus, ItemType},
+        catalog::{search_query, status_allowed, ItemStatus, ItemType},
         AuctionId, CategoryId, Cents,
     },
-    http::{
-        error::{ApiError, ApiResult},
-        extract::{ApiQuery, CurrentUser},
-        item_view::{item_views, ItemView, Viewer},
-        items::status_allowed,
-    },
+    error::{AppError, AppResult},
+    services::item_view::{item_views, ItemView, Viewer},
+    session::Actor,
+    state::AppState,
     store::{
         auctions, categories,
         items::{self, CatalogQuery, CatalogSort},
     },
 };
 
-/// Query parameters, all optional. Paging is either `page`/`perPage` or `limit`/`offset`.
+/// What to list: the API's query parameters, all optional (the pages fill it from their
+/// forms). Paging is either `page`/`perPage` or `limit`/`offset`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
@@ -69,11 +67,11 @@ pub const PER_PAGE_MAX: i64 = 100;
 /// "Closing soon" looks at most a week ahead.
 const CLOSING_SOON_MAX_MINUTES: i64 = 7 * 24 * 60;
 
-fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
-    ApiError::bad_request("invalid_query", message)
+fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+    AppError::bad_request("invalid_query", message)
 }
 
-fn money(name: &str, value: Option<&str>) -> ApiResult<Option<Cents>> {
+fn money(name: &str, value: Option<&str>) -> AppResult<Option<Cents>> {
     value
         .map(|v| {
             Cents::parse(v).map_err(|e| bad(format!("{name} is not an amount of money: {e}.")))
@@ -82,7 +80,7 @@ fn money(name: &str, value: Option<&str>) -> ApiResult<Option<Cents>> {
 }
 
 /// `(limit, offset)` from either paging style.
-fn paging(q: &ListQuery) -> ApiResult<(i64, i64)> {
+fn paging(q: &ListQuery) -> AppResult<(i64, i64)> {
     let page_style = q.page.is_some() || q.per_page.is_some();
     let offset_style = q.limit.is_some() || q.offset.is_some();
     if page_style && offset_style {
@@ -106,28 +104,18 @@ fn paging(q: &ListQuery) -> ApiResult<(i64, i64)> {
     Ok((limit, offset))
 }
 
-/// `GET /api/items`: guests and bidders list published items; a donor adds `mine=true`
-/// for their own; managers may list any status.
-pub async fn list(
-    State(state): State<AppState>,
-    user: Option<CurrentUser>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<CatalogPage>> {
-    Ok(Json(catalog_page(&state, user.as_ref(), q).await?))
-}
-
 /// One page of the catalog as `user` may see it: the API's listing and the catalog,
 /// home and review pages all come through here, so visibility is decided once.
 pub async fn catalog_page(
     state: &AppState,
-    user: Option<&CurrentUser>,
+    user: Option<&Actor>,
     q: ListQuery,
-) -> ApiResult<CatalogPage> {
+) -> AppResult<CatalogPage> {
     let viewer = Viewer(user);
     let (limit, offset) = paging(&q)?;
     let mine = q.mine.unwrap_or(false);
     if mine && user.is_none() {
-        return Err(ApiError::unauthenticated());
+        return Err(AppError::unauthenticated());
     }
     let statuses = match q.status.as_deref() {
         Some(s) => {
@@ -135,7 +123,7 @@ pub async fn catalog_page(
                 bad("status must be draft, submitted, approved, published or closed.")
             })?;
             if !status_allowed(status, viewer.is_staff(), mine) {
-                return Err(ApiError::forbidden());
+                return Err(AppError::forbidden());
             }
             vec![status]
         }

@@ -1,5 +1,8 @@
-//! Application assembly: the shared state, the router with its layers, and the server's
-//! start and graceful stop.
+//! Application assembly: builds the shared state, the router with its layer stack, and
+//! runs the server until its graceful stop. It defines nothing the rest of the crate uses
+//! (the state is `crate::state`); only the binary, the command line and the tests reach in.
+
+mod security;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -15,37 +18,14 @@ use crate::{
     config::Config,
     engine::{pg::PgStorage, Engine, EngineParts, EngineTasks},
     http,
+    limits::RateLimits,
     mail::Mailer,
     metrics::Metrics,
-    pages::templates::Templates,
-    scheduler,
+    pages, scheduler,
+    state::AppState,
+    templates::Templates,
     ws::hub::Hub,
 };
-
-/// Everything a handler needs, cheap to clone (every field is an Arc or a pool handle).
-#[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub config: Arc<Config>,
-    pub mailer: Arc<Mailer>,
-    pub templates: Arc<Templates>,
-    pub limits: Arc<http::security::RateLimits>,
-    pub sessions: PostgresStore,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
-    /// The bid engine: sharded books, journal, committed read model.
-    pub engine: Engine,
-    /// The WebSocket hub: topics and subscribers (the engine's publisher).
-    pub hub: Arc<Hub>,
-    /// Cancelled when the server shuts down; long-lived tasks watch it.
-    pub shutdown: CancellationToken,
-}
-
-impl AppState {
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-}
 
 /// A built server, bound to its port but not yet serving.
 pub struct Application {
@@ -159,7 +139,7 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
     })
     .await?;
     let state = AppState {
-        limits: Arc::new(http::security::RateLimits::new(&config.rate_limits)),
+        limits: Arc::new(RateLimits::new(&config.rate_limits)),
         db,
         mailer: Arc::new(mailer),
         templates: Arc::new(templates),
@@ -174,20 +154,22 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
     Ok((state, engine_tasks))
 }
 
-/// The whole router: API, pages, operations and static files, with the security layers.
+/// The whole router: API, pages, operations and static files, with the layer stack. From
+/// the outside in: panics become a 500, every request is counted (`http::ops::track`), then
+/// the security layers (`security::apply_layers`), then the routes.
 pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .nest("/api", http::api_router())
-        .merge(crate::pages::router())
+        .merge(pages::router())
         .merge(http::ops::router())
         .merge(crate::ws::router())
         .merge(http::static_files::router(&state.config))
-        .fallback(http::fallback)
-        .method_not_allowed_fallback(http::page_method_not_allowed);
-    http::security::apply_layers(app, state.clone())
+        .fallback(pages::error::fallback)
+        .method_not_allowed_fallback(pages::error::page_method_not_allowed);
+    security::apply_layers(app, state.clone())
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::metrics::track,
+            http::ops::track,
         ))
         // A bug must cost one request a 500, never the connection or the process.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -1,23 +1,20 @@
-//! Web security layers: client address, sessions, CSRF, rate limits, security headers and
-//! body size limits. All in one place so the order they run in is visible.
+//! Web security layers: client address, sessions, CSRF, per-address rate limits, security
+//! headers and body size limits. All in one place so the order they run in is visible.
+//!
+//! They sit in the assembly, not in either edge, because they guard both: a refusal is
+//! answered as JSON on `/api` and as a page everywhere else. The session keys, the CSRF
+//! token and the limiters they consult are leaves (`crate::session`, `crate::limits`).
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    num::NonZeroU32,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     body::{to_bytes, Body},
     extract::{ConnectInfo, DefaultBodyLimit, Request, State},
-    http::{header, HeaderName, HeaderValue, Method},
+    http::{header, HeaderName, HeaderValue, Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     Router,
 };
-use governor::{
-    clock::Clock as _, clock::DefaultClock, DefaultKeyedRateLimiter, Quota, RateLimiter,
-};
-use rand::RngCore;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::{
     cookie::{Key, SameSite},
@@ -25,18 +22,13 @@ use tower_sessions::{
 };
 
 use crate::{
-    app::AppState,
-    config::RateLimitConfig,
-    domain::UserId,
-    http::{
-        error::ApiError,
-        extract::{bearer_token, is_safe, ClientIp, SESSION_CSRF},
-    },
+    error::AppError,
+    limits::{ClientIp, RateLimited},
     pages::error::PageError,
+    session::{bearer_token, is_safe, SESSION_COOKIE, SESSION_CSRF},
+    state::AppState,
 };
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "auuction_session";
 /// Header that carries the CSRF token on cookie-authenticated API writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Form field that carries the CSRF token on page forms.
@@ -45,64 +37,6 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// Largest request body accepted by default. Bids and forms are tiny; image uploads set
 /// their own, larger limit on their route.
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// The governor limiters, keyed by address or account.
-pub struct RateLimits {
-    auth_ip: DefaultKeyedRateLimiter<IpAddr>,
-    auth_account: DefaultKeyedRateLimiter<String>,
-    write_ip: DefaultKeyedRateLimiter<IpAddr>,
-    write_account: DefaultKeyedRateLimiter<i64>,
-}
-
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
-}
-
-type Instant = <DefaultClock as governor::clock::Clock>::Instant;
-
-fn verdict(result: Result<(), governor::NotUntil<Instant>>) -> Result<(), ApiError> {
-    result.map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::rate_limited(wait.as_secs() + 1)
-    })
-}
-
-impl RateLimits {
-    pub fn new(config: &RateLimitConfig) -> RateLimits {
-        RateLimits {
-            auth_ip: RateLimiter::keyed(per_minute(config.auth_per_ip)),
-            auth_account: RateLimiter::keyed(per_minute(config.auth_per_account)),
-            write_ip: RateLimiter::keyed(per_minute(config.write_per_ip)),
-            write_account: RateLimiter::keyed(per_minute(config.write_per_account)),
-        }
-    }
-
-    pub fn check_auth_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        verdict(self.auth_ip.check_key(&ip))
-    }
-
-    /// Login and reset attempts per email address, whatever address they come from.
-    pub fn check_auth_account(&self, email: &str) -> Result<(), ApiError> {
-        verdict(self.auth_account.check_key(&email.to_string()))
-    }
-
-    pub fn check_write_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        verdict(self.write_ip.check_key(&ip))
-    }
-
-    pub fn check_write_account(&self, user: UserId) -> Result<(), ApiError> {
-        verdict(self.write_account.check_key(&user.0))
-    }
-
-    /// Forgets keys whose buckets are full again, so memory stays bounded. Called by the
-    /// scheduler once a minute.
-    pub fn forget_idle(&self) {
-        self.auth_ip.retain_recent();
-        self.auth_account.retain_recent();
-        self.write_ip.retain_recent();
-        self.write_account.retain_recent();
-    }
-}
 
 /// Wraps the router in the security layers. Requests pass them top to bottom:
 /// headers → client address → session → rate limits → CSRF → handler.
@@ -214,36 +148,32 @@ async fn rate_limit_by_ip(
         if verdict.is_ok() && is_auth_path(path) {
             verdict = state.limits.check_auth_ip(ip);
         }
-        if let Err(err) = verdict {
+        if let Err(limited) = verdict {
             tracing::info!(%ip, path, "rate limited");
             return if is_api(&request) {
-                err.into_response()
+                AppError::from(limited).into_response()
             } else {
-                let mut response =
-                    PageError::new(err.status, "Slow down, please", &err.message).into_response();
-                if let Some(secs) = err.retry_after {
-                    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                        response.headers_mut().insert(header::RETRY_AFTER, v);
-                    }
-                }
-                response
+                slow_down_page(limited)
             };
         }
     }
     next.run(request).await
 }
 
-/// The CSRF token of this session, created on first use. Pages put it in their forms and
-/// in a `<meta>` for scripts; API clients get it from login or `GET /api/auth/csrf`.
-pub async fn csrf_token(session: &Session) -> Result<String, ApiError> {
-    if let Some(token) = session.get::<String>(SESSION_CSRF).await? {
-        return Ok(token);
+/// The "slow down" page for a rate-limited page request, with the same `Retry-After` the
+/// API would send.
+fn slow_down_page(limited: RateLimited) -> Response {
+    let mut response = PageError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Slow down, please",
+        RateLimited::MESSAGE,
+    )
+    .into_response();
+    let secs = limited.retry_after_secs.max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    session.insert(SESSION_CSRF, &token).await?;
-    Ok(token)
+    response
 }
 
 fn has_session_cookie(request: &Request) -> bool {
@@ -302,8 +232,8 @@ async fn csrf(session: Session, request: Request, next: Next) -> Response {
                 body = Body::from(bytes);
             }
             Err(_) => {
-                return ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                return AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
                     "The form is too large.",
                 )
@@ -327,19 +257,14 @@ async fn csrf(session: Session, request: Request, next: Next) -> Response {
             tracing::info!(path = %request.uri().path(), "CSRF token missing or wrong");
             let message = "This form has expired or did not come from this site. Please go back, reload the page and try again.";
             if is_api(&request) {
-                ApiError::new(
-                    axum::http::StatusCode::FORBIDDEN,
+                AppError::new(
+                    StatusCode::FORBIDDEN,
                     "csrf_failed",
                     "Missing or invalid CSRF token (send it in the X-CSRF-Token header).",
                 )
                 .into_response()
             } else {
-                PageError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "Please try again",
-                    message,
-                )
-                .into_response()
+                PageError::new(StatusCode::FORBIDDEN, "Please try again", message).into_response()
             }
         }
     }

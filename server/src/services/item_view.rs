@@ -1,4 +1,5 @@
-//! The JSON shapes of items, images and hosted events, built for one viewer.
+//! The shapes of items, images and hosted events as one viewer may see them: the API
+//! serialises them, the pages read them.
 //!
 //! Every item response (one item, a catalog page, a donor's list) is built here, so the
 //! address privacy rule and the "never the leader or anyone's maximum" rule hold in each.
@@ -9,15 +10,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{
-    app::AppState,
     domain::{
-        catalog::{Actor, ItemStatus, ItemType},
+        catalog::{self, ItemStatus, ItemType},
         hosted_event::{address_shown, address_view, AddressPrivacy, AddressShown, Audience},
         ids::ImageId,
         AuctionId, CategoryId, Cents, EventId, ItemId, Role, UserId,
     },
-    http::{error::ApiResult, extract::CurrentUser},
+    error::{AppError, AppResult},
     media,
+    session::Actor,
+    state::AppState,
     store::{
         events::{self, EventRow},
         item_images::{self, ImageRow},
@@ -27,7 +29,7 @@ use crate::{
 
 /// Who is looking: nobody (a guest) or a signed-in user.
 #[derive(Clone, Copy)]
-pub struct Viewer<'a>(pub Option<&'a CurrentUser>);
+pub struct Viewer<'a>(pub Option<&'a Actor>);
 
 impl Viewer<'_> {
     /// Managers and admins (admins hold every role).
@@ -36,17 +38,18 @@ impl Viewer<'_> {
     }
 
     pub fn user_id(&self) -> Option<UserId> {
-        self.0.map(CurrentUser::id)
+        self.0.map(Actor::id)
     }
 
-    pub fn actor(&self, item: &ItemRow) -> Actor {
+    /// How the viewer relates to `item`, as the catalog rules ask it.
+    pub fn actor(&self, item: &ItemRow) -> catalog::Actor {
         match self.0 {
-            None => Actor {
+            None => catalog::Actor {
                 is_owner: false,
                 is_manager: false,
                 is_admin: false,
             },
-            Some(u) => Actor {
+            Some(u) => catalog::Actor {
                 is_owner: u.id() == item.donor(),
                 is_manager: u.roles.has(Role::Manager),
                 is_admin: u.roles.has(Role::Admin),
@@ -258,7 +261,7 @@ pub async fn item_views(
     state: &AppState,
     viewer: Viewer<'_>,
     rows: &[ItemRow],
-) -> ApiResult<Vec<ItemView>> {
+) -> AppResult<Vec<ItemView>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut images: HashMap<i64, Vec<ImageView>> = HashMap::new();
     for img in item_images::for_items(&state.db, &ids).await? {
@@ -301,11 +304,11 @@ pub async fn one_item_view(
     state: &AppState,
     viewer: Viewer<'_>,
     row: &ItemRow,
-) -> ApiResult<ItemView> {
+) -> AppResult<ItemView> {
     let mut views = item_views(state, viewer, std::slice::from_ref(row)).await?;
-    views.pop().ok_or_else(|| {
-        crate::http::error::ApiError::internal("building an item view", "no view for one row")
-    })
+    views
+        .pop()
+        .ok_or_else(|| AppError::internal("building an item view", "no view for one row"))
 }
 
 /// The event of one item as `viewer` may see it.
@@ -314,7 +317,7 @@ pub async fn event_view(
     viewer: Viewer<'_>,
     item: &ItemRow,
     event: &EventRow,
-) -> ApiResult<EventView> {
+) -> AppResult<EventView> {
     let attendee = match viewer.user_id() {
         Some(user) => !events::items_attended_by(&state.db, user, &[item.id])
             .await?

@@ -1,0 +1,167 @@
+//! A donor's buy-it-now settings for what is left after bidding (spec 5.2): read with
+//! defaults filled in, saved until the reoffer opens. Owner or admin only; an admin's
+//! change to someone else's item is audited.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    domain::{
+        catalog::{check_quantity_override, reoffer_terms},
+        validate, AuctionId, AuctionState, Cents, ItemId, Role,
+    },
+    error::{AppError, AppResult},
+    services::{
+        item_view::Viewer,
+        items::{find_visible, lock_visible},
+    },
+    session::Actor,
+    state::AppState,
+    store::{
+        auctions, audit,
+        items::ItemRow,
+        reoffer::{self, ReofferRow},
+    },
+};
+
+/// The spec's response: the terms that apply, defaults filled in.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferView {
+    pub item_id: ItemId,
+    pub participate: bool,
+    pub price: Cents,
+    pub quantity_effective: i32,
+}
+
+/// What `GET` adds for the settings form: what the donor saved, before defaults.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferSettingsView {
+    #[serde(flatten)]
+    pub terms: ReofferView,
+    pub price_set: Option<Cents>,
+    pub quantity_override: Option<i32>,
+    pub notes: Option<String>,
+}
+
+fn view(item: &ItemRow, s: &ReofferRow) -> ReofferView {
+    let terms = reoffer_terms(
+        s.participate,
+        s.price.map(Cents),
+        s.quantity_override,
+        item.opening_bid(),
+        item.quantity_remaining(),
+    );
+    ReofferView {
+        item_id: item.item_id(),
+        participate: terms.participate,
+        price: terms.price,
+        quantity_effective: terms.quantity,
+    }
+}
+
+/// Owner or admin; anyone else who can see the item gets 403 (others a 404).
+fn owner_or_admin(user: &Actor, item: &ItemRow) -> AppResult<()> {
+    if user.id() == item.donor() || user.roles.has(Role::Admin) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden())
+    }
+}
+
+/// The saved settings and the terms that apply (owner or admin): for the API and the page.
+pub async fn settings(
+    state: &AppState,
+    user: &Actor,
+    id: ItemId,
+) -> AppResult<ReofferSettingsView> {
+    let item = find_visible(state, Viewer(Some(user)), id).await?;
+    owner_or_admin(user, &item)?;
+    let saved = reoffer::by_item(&state.db, id)
+        .await?
+        .unwrap_or_else(ReofferRow::defaults);
+    Ok(ReofferSettingsView {
+        terms: view(&item, &saved),
+        price_set: saved.price.map(Cents),
+        quantity_override: saved.quantity_override,
+        notes: saved.notes,
+    })
+}
+
+/// The spec's request (5.2); also what the donor's settings page fills in.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReofferRequest {
+    #[serde(default = "yes")]
+    pub participate: bool,
+    /// `null`: the opening bid. May be below it (spec 3.2).
+    #[serde(default)]
+    pub price: Option<Cents>,
+    /// `null`: every remaining unit.
+    #[serde(default)]
+    pub quantity_override: Option<i64>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Saves reoffer settings: for the API and the donor page. Locked once the auction's
+/// reoffer window has opened: changing the price under buyers would be unfair. Admin
+/// changes to someone else's item are audited.
+pub async fn save_settings(
+    state: &AppState,
+    user: &Actor,
+    id: ItemId,
+    req: ReofferRequest,
+) -> AppResult<ReofferView> {
+    let mut tx = state.db.begin().await?;
+    let item = lock_visible(&mut tx, user, id).await?;
+    owner_or_admin(user, &item)?;
+    let auction = auctions::by_id(&mut *tx, AuctionId(item.auction_id))
+        .await?
+        .ok_or_else(|| AppError::not_found("Auction"))?;
+    if matches!(
+        auction.state_at(state.now()),
+        AuctionState::Reoffer | AuctionState::Closed | AuctionState::Settlement
+    ) {
+        return Err(AppError::conflict(
+            "reoffer_started",
+            "The reoffer has already started; its settings can no longer change.",
+        ));
+    }
+    let quantity_override =
+        check_quantity_override(req.quantity_override, item.quantity_remaining())?;
+    let notes = validate::optional_text("notes", req.notes.as_deref(), 2000)?;
+    let before = reoffer::by_item(&mut *tx, id).await?;
+    let saved = reoffer::upsert(
+        &mut *tx,
+        id,
+        req.participate,
+        req.price,
+        quantity_override,
+        notes.as_deref(),
+    )
+    .await?;
+    if user.id() != item.donor() {
+        let snap = |r: &ReofferRow| {
+            json!({ "participate": r.participate, "price": r.price,
+                    "quantityOverride": r.quantity_override, "notes": r.notes })
+        };
+        audit::record(
+            &mut *tx,
+            Some(user.id()),
+            "reoffer.updated_by_admin",
+            "item",
+            Some(id.0),
+            before.as_ref().map(snap),
+            Some(snap(&saved)),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(view(&item, &saved))
+}

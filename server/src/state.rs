@@ -1,0 +1,43 @@
+//! The state every handler, service and background task is given.
+//!
+//! Handles only: each field is a pool, an `Arc` or a cheap handle, so cloning the state per
+//! request costs a few reference counts. It imports no edge (http, pages, ws) and not the
+//! assembly (`app`), which builds it: everything may depend on the state, and the state on
+//! nothing that depends on it.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::{
+    clock::Clock, config::Config, engine::Engine, limits::RateLimits, mail::Mailer,
+    metrics::Metrics, templates::Templates,
+};
+
+/// Everything a handler needs, cheap to clone (every field is an Arc or a pool handle).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub mailer: Arc<Mailer>,
+    pub templates: Arc<Templates>,
+    pub limits: Arc<RateLimits>,
+    pub sessions: PostgresStore,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// The bid engine: sharded books, journal, committed read model.
+    pub engine: Engine,
+    /// The WebSocket hub: topics and subscribers (the engine's publisher).
+    pub hub: Arc<crate::ws::hub::Hub>,
+    /// Cancelled when the server shuts down; long-lived tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// The time now by the state's clock (tests swap the clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
