@@ -77,6 +77,11 @@ pub struct Config {
     /// `RATE_LIMIT_AUTH_PER_IP`, `RATE_LIMIT_AUTH_PER_ACCOUNT`, `RATE_LIMIT_WRITE_PER_IP`,
     /// `RATE_LIMIT_WRITE_PER_ACCOUNT`: requests per minute.
     pub rate_limits: RateLimitConfig,
+    /// `WS_MAX_SOCKETS_PER_ADDRESS`, default 1000: WebSockets one client address may hold
+    /// open at once. A parish hall's phones often share one Wi-Fi address (several tabs
+    /// each), so the default is generous; it bounds what one address can make the server
+    /// hold, not what one person needs.
+    pub ws_max_sockets_per_address: usize,
 }
 
 /// The folder that holds the repository's `templates/`, `static/` and `var/`: the current
@@ -102,6 +107,9 @@ fn default_shards() -> usize {
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// See [`Config::ws_max_sockets_per_address`].
+pub const DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS: usize = 1000;
 
 fn parse_var<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
 where
@@ -180,6 +188,10 @@ impl Config {
                     defaults.write_per_account,
                 )?,
             },
+            ws_max_sockets_per_address: parse_var(
+                "WS_MAX_SOCKETS_PER_ADDRESS",
+                DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS,
+            )?,
         })
     }
 
@@ -202,6 +214,7 @@ impl Config {
             trust_proxy: false,
             engine_shards: 2,
             rate_limits: RateLimitConfig::default(),
+            ws_max_sockets_per_address: DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS,
         }
     }
 

@@ -28,6 +28,25 @@ pub struct Metrics {
     /// (refusals too): the server's share of a bidder's wait, the shard's and journal's
     /// queues and the commit included, the frame's decoding and the socket write not.
     pub bid_answer_seconds: Histogram,
+    pub live: LiveMetrics,
+}
+
+/// The live (WebSocket) edge: how many connections, topics and subscriptions it holds, and
+/// what its limits turned away. Cheap to clone; the hub holds a copy.
+#[derive(Clone, Default)]
+pub struct LiveMetrics {
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    /// Topics with at least one subscriber.
+    pub topics: Gauge,
+    /// Subscriptions (connection, topic) in all.
+    pub subscriptions: Gauge,
+    /// Snapshots built (a cached one served again is not counted).
+    pub snapshots_built: Counter,
+    /// Upgrades refused because the address holds too many sockets.
+    pub sockets_refused: Counter,
+    /// Frames or subscriptions refused by a connection's limits.
+    pub frames_refused: Counter,
 }
 
 /// The bid journal's group commits: how big they are and how long they take. Cheap to
@@ -118,7 +137,39 @@ impl Metrics {
             "From a WebSocket bid frame read to its answer queued for the socket",
             bid_answer_seconds.clone(),
         );
+        let live = LiveMetrics::default();
+        registry.register(
+            "ws_connections",
+            "Open WebSocket connections",
+            live.connections.clone(),
+        );
+        registry.register(
+            "ws_topics",
+            "WebSocket topics with at least one subscriber",
+            live.topics.clone(),
+        );
+        registry.register(
+            "ws_subscriptions",
+            "WebSocket subscriptions (connection, topic)",
+            live.subscriptions.clone(),
+        );
+        registry.register(
+            "ws_snapshots_built",
+            "Topic snapshots built (cached ones served again are not counted)",
+            live.snapshots_built.clone(),
+        );
+        registry.register(
+            "ws_sockets_refused",
+            "WebSocket upgrades refused: too many sockets from one address",
+            live.sockets_refused.clone(),
+        );
+        registry.register(
+            "ws_frames_refused",
+            "WebSocket frames or subscriptions refused by a connection's limits",
+            live.frames_refused.clone(),
+        );
         Metrics {
+            live,
             journal,
             bid_answer_seconds,
             registry,

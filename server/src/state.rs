@@ -29,8 +29,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The bid engine: sharded books, journal, committed read model.
     pub engine: Engine,
-    /// The WebSocket hub: topics and subscribers (the engine's publisher).
-    pub hub: Arc<crate::ws::hub::Hub>,
     /// Cancelled when the server shuts down; long-lived tasks watch it.
     pub shutdown: CancellationToken,
 }

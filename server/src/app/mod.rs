@@ -19,13 +19,22 @@ use crate::{
     engine::{pg::PgStorage, Engine, EngineParts, EngineTasks},
     http,
     limits::RateLimits,
+    live::{self, Hub},
     mail::Mailer,
     metrics::Metrics,
     pages, scheduler,
     state::AppState,
     templates::Templates,
-    ws::hub::Hub,
 };
+
+/// Parts of the app a test may swap for its own. `None` builds the real one.
+#[derive(Default)]
+pub struct Parts {
+    /// The clock everything reads "now" from (bids, the calendar, tokens).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where emails go.
+    pub mailer: Option<Mailer>,
+}
 
 /// A built server, bound to its port but not yet serving.
 pub struct Application {
@@ -45,10 +54,19 @@ impl Application {
     /// Builds the app on an existing pool (tests hand in a fresh database) and binds
     /// `config.bind`; port 0 picks a free port, see [`Application::port`].
     pub async fn build_with_pool(config: Config, db: PgPool) -> anyhow::Result<Application> {
-        let (state, engine_tasks) = build_state(config, db).await?;
+        Application::build_with(config, db, Parts::default()).await
+    }
+
+    /// As [`Application::build_with_pool`], with some parts swapped (tests).
+    pub async fn build_with(
+        config: Config,
+        db: PgPool,
+        parts: Parts,
+    ) -> anyhow::Result<Application> {
+        let (state, hub, engine_tasks) = build_state(config, db, parts).await?;
         let listener =
             listen(state.config.bind).with_context(|| format!("binding {}", state.config.bind))?;
-        let router = router(state.clone());
+        let router = router(state.clone(), hub);
         Ok(Application {
             listener,
             router,
@@ -114,21 +132,33 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, EngineTasks)> {
+async fn build_state(
+    config: Config,
+    db: PgPool,
+    parts: Parts,
+) -> anyhow::Result<(AppState, Arc<Hub>, EngineTasks)> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.media_dir)
         .with_context(|| format!("creating MEDIA_DIR {}", config.media_dir.display()))?;
-    let mailer = Mailer::new(
-        config.smtp_url.as_deref(),
-        config.mail_dir.clone(),
-        &config.mail_from,
-    )?;
+    let mailer = match parts.mailer {
+        Some(mailer) => mailer,
+        None => Mailer::new(
+            config.smtp_url.as_deref(),
+            config.mail_dir.clone(),
+            &config.mail_from,
+        )?,
+    };
     let templates = Templates::load(&config.template_dir)?;
     let sessions = PostgresStore::new(db.clone());
     let shutdown = CancellationToken::new();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let metrics = Arc::new(Metrics::new());
-    let hub = Arc::new(Hub::new(metrics.bid_answer_seconds.clone()));
+    // The hub belongs to the live edge (its router gets it below); the engine knows it
+    // only as its publisher.
+    let hub = Arc::new(Hub::new(
+        metrics.live.clone(),
+        metrics.bid_answer_seconds.clone(),
+    ));
     let (engine, engine_tasks) = Engine::start(EngineParts {
         storage: PgStorage::new(db.clone()),
         publisher: hub.clone(),
@@ -147,22 +177,21 @@ async fn build_state(config: Config, db: PgPool) -> anyhow::Result<(AppState, En
         clock,
         metrics,
         engine,
-        hub,
         shutdown,
         config,
     };
-    Ok((state, engine_tasks))
+    Ok((state, hub, engine_tasks))
 }
 
 /// The whole router: API, pages, operations and static files, with the layer stack. From
 /// the outside in: panics become a 500, every request is counted (`http::ops::track`), then
 /// the security layers (`security::apply_layers`), then the routes.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, hub: Arc<Hub>) -> Router {
     let app = Router::new()
         .nest("/api", http::api_router())
         .merge(pages::router())
         .merge(http::ops::router())
-        .merge(crate::ws::router())
+        .merge(live::router(state.clone(), hub))
         .merge(http::static_files::router(&state.config))
         .fallback(pages::error::fallback)
         .method_not_allowed_fallback(pages::error::page_method_not_allowed);

@@ -346,6 +346,12 @@ impl Engine {
         self.read_model.auction_items(auction)
     }
 
+    /// Changes whenever an item of the auction changes (a cache key for what is built from
+    /// all of its items).
+    pub fn auction_version(&self, auction: AuctionId) -> u64 {
+        self.read_model.auction_version(auction)
+    }
+
     /// The auction's state as the engine follows it, if it has a live item or changed state
     /// since the start.
     pub fn auction_state(&self, auction: AuctionId) -> Option<AuctionState> {

@@ -60,6 +60,9 @@ pub enum NotLive {
 #[derive(Default)]
 pub struct ReadModel {
     items: DashMap<ItemId, ItemState>,
+    /// Bumped whenever an item of the auction is recorded: readers that build something
+    /// from all of an auction's items (the `auction:<id>` snapshot) rebuild it only then.
+    versions: DashMap<AuctionId, u64>,
 }
 
 impl ReadModel {
@@ -80,6 +83,15 @@ impl ReadModel {
         items
     }
 
+    /// The auction's version (see `versions`); 0 before any of its items was recorded.
+    pub fn auction_version(&self, auction: AuctionId) -> u64 {
+        self.versions.get(&auction).map(|v| *v).unwrap_or(0)
+    }
+
+    fn bump(&self, auction: AuctionId) {
+        *self.versions.entry(auction).or_insert(0) += 1;
+    }
+
     /// A book was (re)loaded from storage: its state is what is committed now, so it
     /// replaces whatever was recorded, even at the same seq. Subscribers hear of it only
     /// when it differs from what they were told; a first load tells nobody (nobody can
@@ -87,11 +99,15 @@ impl ReadModel {
     pub fn loaded(&self, state: ItemState, publisher: &dyn Publisher) {
         match self.items.entry(state.item) {
             Entry::Vacant(entry) => {
+                let auction = state.auction;
                 entry.insert(state);
+                self.bump(auction);
             }
             Entry::Occupied(mut entry) => {
                 if *entry.get() != state {
+                    let auction = state.auction;
                     entry.insert(state);
+                    self.bump(auction);
                     publisher.item_changed(entry.get());
                 }
             }
@@ -103,19 +119,24 @@ impl ReadModel {
     /// seq or a later one, read after the commit, and the price and close must not step
     /// back to this one. Returns whether it was recorded (and published).
     pub fn committed(&self, state: ItemState, publisher: &dyn Publisher) -> bool {
+        let auction = state.auction;
         // The check, the record and the publication happen under the item's entry lock, so
         // of two writers racing (the fan-out and a reload) the last state published is
-        // always the recorded one.
+        // always the recorded one. (The version is bumped before the lock is let go: a
+        // snapshot built after it sees this state.)
         match self.items.entry(state.item) {
             Entry::Occupied(mut entry) => {
                 if entry.get().seq >= state.seq {
                     return false;
                 }
                 entry.insert(state);
+                self.bump(auction);
                 publisher.item_changed(entry.get());
             }
             Entry::Vacant(entry) => {
-                publisher.item_changed(&entry.insert(state));
+                let recorded = entry.insert(state);
+                self.bump(auction);
+                publisher.item_changed(&recorded);
             }
         }
         true

@@ -1,5 +1,10 @@
 //! `auuction demo`: a fresh demo database with an auction whose bidding window is open,
 //! demo logins of every role, then the server. It grows as the product does.
+//!
+//! catalog.rs holds the demo's items, pictures.rs draws their pictures.
+
+pub mod catalog;
+pub mod pictures;
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
@@ -143,14 +148,14 @@ pub async fn seed(db: &sqlx::PgPool, media_dir: &std::path::Path) -> anyhow::Res
         .bind(opening)
         .fetch_one(db)
         .await?;
-        crate::demo_catalog::add_picture(db, media_dir, crate::domain::ItemId(id), title, n)
+        crate::demo::catalog::add_picture(db, media_dir, crate::domain::ItemId(id), title, n)
             .await?;
     }
     // The quilt and the cabin are the home page's first featured lots.
     sqlx::query("UPDATE items SET featured = true WHERE title IN ('Handmade Quilt', 'Week at the Mountain Cabin')")
         .execute(db)
         .await?;
-    crate::demo_catalog::load(
+    crate::demo::catalog::load(
         db,
         auction.auction_id(),
         crate::domain::UserId(host),

@@ -13,7 +13,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    demo_pictures,
+    demo::pictures,
     domain::{
         catalog::{validate_item, ItemInput, ItemStatus, ItemType},
         hosted_event::{validate_event, Address, AddressPrivacy, EventInput},
@@ -237,7 +237,7 @@ pub async fn add_picture(
     title: &str,
     palette: usize,
 ) -> anyhow::Result<()> {
-    let png = demo_pictures::picture(title, palette);
+    let png = pictures::picture(title, palette);
     let processed = media::process_upload(png)
         .await?
         .map_err(|e| anyhow::anyhow!("demo picture refused: {e}"))?;
@@ -252,8 +252,8 @@ pub async fn add_picture(
             file_name: &file_name,
             thumb_name: &thumb_name,
             alt_text: &alt,
-            width: demo_pictures::WIDTH as i32,
-            height: demo_pictures::HEIGHT as i32,
+            width: pictures::WIDTH as i32,
+            height: pictures::HEIGHT as i32,
         },
     )
     .await?;
