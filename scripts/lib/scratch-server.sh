@@ -16,6 +16,8 @@ export MAIL_DIR="$WORK/mail" MEDIA_DIR="$WORK/media"
 export SECRET_KEY="scratch-server-secret-key-0123456789abcdef"
 export RATE_LIMIT_AUTH_PER_IP=100000 RATE_LIMIT_AUTH_PER_ACCOUNT=100000
 export RATE_LIMIT_WRITE_PER_IP=1000000000 RATE_LIMIT_WRITE_PER_ACCOUNT=1000000000
+# Every socket of the generator comes from this box's few addresses.
+export WS_MAX_SOCKETS_PER_ADDRESS=1000000
 export RUST_LOG="${RUST_LOG:-warn}"
 
 SERVER_PID=""

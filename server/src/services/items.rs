@@ -330,6 +330,11 @@ pub async fn apply_step(
         .await?;
     }
     tx.commit().await?;
+    if matches!(step, Transition::Publish | Transition::Close) {
+        // The engine may remember the item as not live (someone looked at it before), or
+        // hold its book: either way it reads the item again now.
+        state.engine.item_changed(id).await;
+    }
     Ok(after)
 }
 
