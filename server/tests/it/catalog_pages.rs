@@ -2,10 +2,8 @@
 //! (photos, restrictions, fair market value, the event as its privacy allows), featured
 //! items on the home page, and the wishlist shell.
 
-mod common;
-
+use crate::helpers::{event_body, item_body, png_bytes, publish_item, Browser, TestApp};
 use auuction::domain::Role;
-use common::{event_body, item_body, png_bytes, publish_item, Browser, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -1,10 +1,8 @@
 //! Item images: upload (multipart), re-encoding, serving under /media, deletion, and every
 //! refusal with its status and code. Images are made here with the `image` crate.
 
-mod common;
-
+use crate::helpers::{assert_error, item_body, png_bytes, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, item_body, png_bytes, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -247,7 +245,7 @@ async fn who_may_upload_and_delete(db: PgPool) {
     let guest = app.anonymous();
     let item = donor.create_item(item_body("Quilt")).await;
     let id = item["id"].as_str().unwrap();
-    async fn up(b: &common::Browser, id: &str) -> reqwest::Response {
+    async fn up(b: &crate::helpers::Browser, id: &str) -> reqwest::Response {
         b.upload_image(id, png_bytes(10, 10), "a.png", Some("alt"))
             .await
     }
@@ -262,12 +260,14 @@ async fn who_may_upload_and_delete(db: PgPool) {
 
     // Cookie-authenticated multipart needs the CSRF token like any other write.
     let mut no_csrf = app.browser();
-    no_csrf.login("donor@example.org", common::PASSWORD).await;
+    no_csrf
+        .login("donor@example.org", crate::helpers::PASSWORD)
+        .await;
     no_csrf.csrf = None;
     assert_error(up(&no_csrf, id).await, 403, "csrf_failed").await;
     let token = {
         let mut b = app.browser();
-        b.login("donor@example.org", common::PASSWORD).await;
+        b.login("donor@example.org", crate::helpers::PASSWORD).await;
         b
     };
     let form = reqwest::multipart::Form::new()

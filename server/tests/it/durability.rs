@@ -3,19 +3,16 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
 use std::collections::HashMap;
 
+use crate::helpers::TestApp;
+use crate::helpers::{auction_in_bidding, published_item, stored_bids, token, Ws};
 use auuction::domain::{
     bidding::{Book, BookParams, RecordedBid},
     Cents, Role,
 };
-use common::TestApp;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, stored_bids, token, Ws};
 
 /// Replays an item's stored bids with the rules: what the server's book must equal.
 async fn replay(db: &PgPool, item: i64) -> Book {

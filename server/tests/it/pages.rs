@@ -1,9 +1,7 @@
 //! Pages: server-rendered, working without JavaScript; security headers; static files.
 
-mod common;
-
+use crate::helpers::{calendar_json, TestApp, PASSWORD};
 use auuction::domain::Role;
-use common::{calendar_json, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use sqlx::PgPool;
 

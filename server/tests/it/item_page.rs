@@ -2,14 +2,11 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
+use crate::helpers::{auction_in_bidding, published_item, stored_bids};
+use crate::helpers::{TestApp, PASSWORD};
 use auuction::domain::Role;
-use common::{TestApp, PASSWORD};
 use reqwest::StatusCode;
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, stored_bids};
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn a_bidder_bids_with_the_plain_form_and_a_double_submit_is_one_bid(db: PgPool) {

@@ -1,10 +1,8 @@
 //! Profiles, the admin's user directory, role changes and their audit trail, CSRF, and the
 //! `auuction user add` command.
 
-mod common;
-
+use crate::helpers::{assert_error, TestApp, PASSWORD};
 use auuction::domain::Role;
-use common::{assert_error, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -1,8 +1,6 @@
 //! Accounts over HTTP: register, verify, login, logout, password reset, rate limits.
 
-mod common;
-
-use common::{assert_error, TestApp, PASSWORD};
+use crate::helpers::{assert_error, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

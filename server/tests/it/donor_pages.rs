@@ -1,10 +1,8 @@
 //! Donor pages (my items, submit an item or event, edit, photos, submit for review, reoffer
 //! settings) and the managers' review queue, each with the roles that may and may not.
 
-mod common;
-
+use crate::helpers::{item_body, png_bytes, Browser, TestApp};
 use auuction::domain::Role;
-use common::{item_body, png_bytes, Browser, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
@@ -256,7 +254,7 @@ async fn bad_input_is_explained_beside_its_field(db: PgPool) {
 
     // A non-image through the photo form: refused with the API's status, explained.
     let draft = donor.create_item(item_body("Pie")).await;
-    let id = common::TestApp::num(&draft["id"]);
+    let id = crate::helpers::TestApp::num(&draft["id"]);
     let (status, page) = upload_page(&donor, id, b"hello, I am text".to_vec(), "text").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(page.contains("Only JPEG, PNG and WebP images are accepted."));

@@ -1,6 +1,5 @@
 //! Test helpers: spawn the real app on port 0 against a fresh database (one per test, from
 //! `#[sqlx::test]`), then drive it over HTTP like a client would.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

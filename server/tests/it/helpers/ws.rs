@@ -1,6 +1,5 @@
 //! Helpers for the bid engine's tests: an auction in its bidding window, items inserted as
 //! the catalog would publish them, and a WebSocket client.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -168,7 +167,7 @@ impl Ws {
 pub async fn token(base: &str, email: &str) -> String {
     let r: Value = reqwest::Client::new()
         .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "email": email, "password": crate::common::PASSWORD }))
+        .json(&json!({ "email": email, "password": super::app::PASSWORD }))
         .send()
         .await
         .unwrap()

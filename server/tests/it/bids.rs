@@ -2,15 +2,12 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
+use crate::helpers::{assert_error, TestApp};
+use crate::helpers::{auction_in_bidding, published_item, stored_bids};
 use auuction::domain::Role;
-use common::{assert_error, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, stored_bids};
 
 async fn setup(db: PgPool) -> (TestApp, i64, i64) {
     let app = TestApp::spawn(db).await;
@@ -158,7 +155,9 @@ async fn the_donor_and_managers_list_bids_without_anyones_maximum(db: PgPool) {
     )
     .await;
     let mut donor = app.browser();
-    donor.login("donor@example.org", common::PASSWORD).await;
+    donor
+        .login("donor@example.org", crate::helpers::PASSWORD)
+        .await;
     let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
     for who in [&donor, &manager] {
         let r = who.get(&format!("/api/items/it_{item}/bids")).await;
@@ -280,10 +279,12 @@ async fn bad_bids_are_refused_with_clear_errors_and_leave_nothing_behind(db: PgP
     app.anonymous()
         .post(
             "/api/auth/register",
-            json!({ "name": "New", "email": "new@example.org", "password": common::PASSWORD }),
+            json!({ "name": "New", "email": "new@example.org", "password": crate::helpers::PASSWORD }),
         )
         .await;
-    newbie.login("new@example.org", common::PASSWORD).await;
+    newbie
+        .login("new@example.org", crate::helpers::PASSWORD)
+        .await;
     assert_error(
         newbie.post(&path, json!({ "amount": 500 })).await,
         403,
@@ -543,7 +544,8 @@ async fn concurrent_duplicates_make_one_effect_and_survive_a_restart(db: PgPool)
     // A second server on the same database (as after a restart) answers from Postgres.
     let app2 = TestApp::spawn(db).await;
     let mut ann2 = app2.browser();
-    ann2.login("ann@example.org", common::PASSWORD).await;
+    ann2.login("ann@example.org", crate::helpers::PASSWORD)
+        .await;
     let retry = ann2
         .post(&path, json!({ "amount": 140, "idempotencyKey": "same" }))
         .await;
@@ -628,7 +630,7 @@ async fn recorded_bids_replay_after_the_close_moves_before_them(db: PgPool) {
         .await
         .unwrap();
     let restarted = TestApp::spawn(db).await;
-    let mut ws = support::Ws::connect(&restarted.base, None).await;
+    let mut ws = crate::helpers::Ws::connect(&restarted.base, None).await;
     let snap = ws.subscribe(&format!("item:it_{item}")).await;
     assert_eq!(snap["seq"], 2, "{snap}");
     assert_eq!(snap["bidCount"], 2);
@@ -636,7 +638,8 @@ async fn recorded_bids_replay_after_the_close_moves_before_them(db: PgPool) {
     restarted
         .create_user("carl@example.org", &[Role::Bidder])
         .await;
-    carl.login("carl@example.org", common::PASSWORD).await;
+    carl.login("carl@example.org", crate::helpers::PASSWORD)
+        .await;
     assert_error(
         carl.post(&path, json!({ "amount": 500 })).await,
         409,

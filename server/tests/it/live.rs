@@ -3,14 +3,11 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
+use crate::helpers::TestApp;
+use crate::helpers::{auction_in_bidding, published_item, token, Ws};
 use auuction::domain::Role;
-use common::TestApp;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, token, Ws};
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn two_clients_see_each_others_bids_live(db: PgPool) {
@@ -188,7 +185,7 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
     let other = ann.result_of("k1-other").await;
     assert_eq!(other["status"], 422);
     assert_eq!(other["body"]["error"], "idempotency_key_reused");
-    assert_eq!(support::stored_bids(&app.db, item).await.len(), 1);
+    assert_eq!(crate::helpers::stored_bids(&app.db, item).await.len(), 1);
 
     // Five raises sent without waiting: each leads in turn, seq follows the sending order.
     let refs = ["p1", "p2", "p3", "p4", "p5"];
@@ -239,7 +236,7 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
         seqs.push(result["body"]["seq"].as_i64().unwrap());
     }
     assert_eq!(seqs, vec![7, 8, 9]);
-    assert_eq!(support::stored_bids(&app2.db, item).await.len(), 9);
+    assert_eq!(crate::helpers::stored_bids(&app2.db, item).await.len(), 9);
 }
 
 /// A calendar change that lands while an item's book is being loaded is not lost: the load

@@ -1,10 +1,8 @@
 //! The catalog: categories, listing with filters, full-text search, sorting, paging and
 //! who sees what.
 
-mod common;
-
+use crate::helpers::{assert_error, event_body, item_body, publish_item, Browser, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, event_body, item_body, publish_item, Browser, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
