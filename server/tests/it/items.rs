@@ -1,6 +1,6 @@
 //! Items: donors' drafts, edits, the review workflow, publishing, and who may do what.
 
-use crate::helpers::{assert_error, item_body, publish_item, TestApp};
+use crate::helpers::{assert_error, item_body, publish_item, Browser, TestApp};
 use auuction::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -8,12 +8,12 @@ use sqlx::PgPool;
 
 struct Cast {
     app: TestApp,
-    donor: crate::helpers::Browser,
-    other: crate::helpers::Browser,
-    manager: crate::helpers::Browser,
-    admin: crate::helpers::Browser,
-    bidder: crate::helpers::Browser,
-    guest: crate::helpers::Browser,
+    donor: Browser,
+    other: Browser,
+    manager: Browser,
+    admin: Browser,
+    bidder: Browser,
+    guest: Browser,
 }
 
 async fn cast(db: PgPool) -> Cast {

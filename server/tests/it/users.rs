@@ -1,7 +1,7 @@
 //! Profiles, the admin's user directory, role changes and their audit trail, CSRF, and the
 //! `auuction user add` command.
 
-use crate::helpers::{assert_error, TestApp, PASSWORD};
+use crate::helpers::{assert_error, auuction, TestApp, PASSWORD};
 use auuction::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -314,15 +314,10 @@ async fn role_changes_are_admin_only_and_audited_with_before_and_after(db: PgPoo
 /// `auuction user add` makes a verified account; without --password-stdin it prints one.
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool) {
-    let opts = db.connect_options();
-    let url = format!(
-        "postgres://postgres@127.0.0.1:5432/{}",
-        opts.get_database().unwrap()
-    );
     let app = TestApp::spawn(db).await;
-    let bin = env!("CARGO_BIN_EXE_auuction");
+    let url = app.database_url();
 
-    let out = std::process::Command::new(bin)
+    let out = auuction()
         .args([
             "user",
             "add",
@@ -359,7 +354,7 @@ async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool
 
     // With --password-stdin, the given password is used; a duplicate email fails clearly.
     use std::io::Write;
-    let mut child = std::process::Command::new(bin)
+    let mut child = auuction()
         .args([
             "user",
             "add",
@@ -394,7 +389,7 @@ async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool
         200
     );
 
-    let out = std::process::Command::new(bin)
+    let out = auuction()
         .args([
             "user",
             "add",
