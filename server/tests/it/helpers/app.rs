@@ -98,6 +98,16 @@ impl TestAppBuilder {
     }
 }
 
+impl Drop for TestApp {
+    /// Removes the app's folder, unless the test is failing: then its emails and media stay
+    /// for a look (the path is in `dir`).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
