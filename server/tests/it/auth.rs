@@ -289,8 +289,7 @@ async fn login_sets_a_safe_cookie_returns_a_token_and_hides_which_part_was_wrong
     assert!(body["user"].get("passwordHash").is_none());
 
     // The bearer token authenticates API clients.
-    let mut api = app.anonymous();
-    api.token = Some(token.clone());
+    let mut api = app.api_client(&token);
     let me: Value = api.get("/api/users/me").await.json().await.unwrap();
     assert_eq!(me["email"], "ann@example.org");
 

@@ -167,8 +167,7 @@ async fn cookie_writes_need_the_csrf_token_but_bearer_writes_do_not(db: PgPool) 
         .json()
         .await
         .unwrap();
-    let mut api = app.anonymous();
-    api.token = Some(login["token"].as_str().unwrap().to_string());
+    let api = app.api_client(login["token"].as_str().unwrap());
     assert_eq!(
         api.put("/api/users/me", json!({ "name": "Via API" }))
             .await
@@ -438,8 +437,7 @@ async fn admins_create_verified_test_bidders_in_bulk_with_tokens(db: PgPool) {
     let users = body["users"].as_array().unwrap();
     assert_eq!(users.len(), 25);
     // Each token is a working session of a verified bidder.
-    let mut api = app.anonymous();
-    api.token = Some(users[3]["token"].as_str().unwrap().to_string());
+    let api = app.api_client(users[3]["token"].as_str().unwrap());
     let me: Value = api.get("/api/users/me").await.json().await.unwrap();
     assert_eq!(me["email"], users[3]["email"]);
     assert_eq!(me["verified"], true);

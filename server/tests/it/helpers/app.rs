@@ -136,6 +136,13 @@ impl TestApp {
         )
     }
 
+    /// An API client: no cookies, the bearer `token` on every request.
+    pub fn api_client(&self, token: &str) -> Browser {
+        let mut client = self.anonymous();
+        client.token = Some(token.to_string());
+        client
+    }
+
     /// A guest's WebSocket.
     pub async fn ws(&self) -> Ws {
         Ws::connect(&self.base, None).await
