@@ -35,7 +35,7 @@ pub struct TestApp {
 ///
 /// What can be swapped today, all of it without touching `server/src`:
 /// - the configuration: [`TestAppBuilder::with_config`] (rate limits, `base_url`,
-///   `trust_proxy`, directories...);
+///   `trust_proxy`...; keep `mail_dir` and `media_dir` under `dir`, where the helpers look);
 /// - the database's availability, once the app runs: [`TestApp::database_outage`];
 /// - the mailer, only as far as the configuration goes: `smtp_url` is unset, so every email
 ///   is written under `dir/mail/` and read back by [`TestApp::emails_to`].
@@ -80,8 +80,8 @@ impl TestAppBuilder {
         self
     }
 
-    /// Starts the app on `db` and returns once it listens. It serves until the test's
-    /// runtime ends.
+    /// Starts the app on `db` and returns once it listens. It serves until the `TestApp` is
+    /// dropped.
     pub async fn spawn(self, db: PgPool) -> TestApp {
         let app = Application::build_with_pool(self.config, db.clone())
             .await
@@ -261,6 +261,6 @@ impl TestApp {
 }
 
 /// The registration the API expects, for `email` (password [`PASSWORD`]).
-pub fn registration(email: &str) -> serde_json::Value {
+fn registration(email: &str) -> serde_json::Value {
     json!({ "name": "Jane Doe", "email": email, "password": PASSWORD, "preferences": { "email": true, "sms": false } })
 }
