@@ -1,9 +1,7 @@
 //! Pages: server-rendered, working without JavaScript; security headers; static files.
 
-mod common;
-
+use crate::helpers::{calendar_json, TestApp, PASSWORD};
 use auuction::domain::Role;
-use common::{calendar_json, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
@@ -366,10 +364,10 @@ async fn security_headers_and_friendly_error_pages(db: PgPool) {
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn over_https_cookies_are_secure_and_hsts_is_sent(db: PgPool) {
-    let app = TestApp::spawn_with(db, |c| {
-        c.base_url = url::Url::parse("https://auuction.example").unwrap()
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| c.base_url = url::Url::parse("https://auuction.example").unwrap())
+        .spawn(db)
+        .await;
     app.create_user("s@example.org", &[Role::Bidder]).await;
     let r = app
         .anonymous()

@@ -1,10 +1,8 @@
 //! Reoffer (buy-it-now) settings: the spec's request and response, its defaults, and
 //! owner-or-admin access.
 
-mod common;
-
+use crate::helpers::{assert_error, item_body, publish_item, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, item_body, publish_item, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

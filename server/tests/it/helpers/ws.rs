@@ -1,66 +1,12 @@
-//! Helpers for the bid engine's tests: an auction in its bidding window, items inserted as
-//! the catalog would publish them, and a WebSocket client.
-#![allow(dead_code)]
+//! A WebSocket client of the live protocol (docs/protocol.md).
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use tokio_tungstenite::{
     connect_async, tungstenite::client::IntoClientRequest, tungstenite::Message,
 };
-
-/// An auction whose bidding window is open: opened an hour ago, closes in `closes_in`.
-pub async fn auction_in_bidding(
-    db: &PgPool,
-    closes_in: chrono::Duration,
-    soft_close_seconds: i32,
-    hard_close_in: Option<chrono::Duration>,
-) -> i64 {
-    let now = Utc::now();
-    let close = now + closes_in;
-    let reoffer = close + chrono::Duration::hours(2);
-    sqlx::query_scalar(
-        "INSERT INTO auctions (year, name, registration_open_at, catalog_publish_at, bidding_open_at, bidding_close_at,
-             reoffer_open_at, reoffer_close_at, settlement_open_at, soft_close_seconds, hard_close_at, state)
-         VALUES (2026, 'Test auction', $1, $1, $2, $3, $4, $4 + interval '1 day', $4 + interval '2 days', $5, $6, 'bidding')
-         RETURNING id",
-    )
-    .bind(now - chrono::Duration::days(2))
-    .bind(now - chrono::Duration::hours(1))
-    .bind(close)
-    .bind(reoffer)
-    .bind(soft_close_seconds)
-    .bind(hard_close_in.map(|h| now + h))
-    .fetch_one(db)
-    .await
-    .unwrap()
-}
-
-/// A published item (competitive unless said otherwise) with an opening bid in cents.
-pub async fn published_item(
-    db: &PgPool,
-    auction: i64,
-    donor: i64,
-    opening_cents: i64,
-    kind: &str,
-) -> i64 {
-    let increment: Option<i64> = None;
-    sqlx::query_scalar(
-        "INSERT INTO items (auction_id, donor_id, type, title, category_id, opening_min_bid, bid_increment, status)
-         VALUES ($1, $2, $3, 'Handmade Quilt', 3, $4, $5, 'published') RETURNING id",
-    )
-    .bind(auction)
-    .bind(donor)
-    .bind(kind)
-    .bind(opening_cents)
-    .bind(increment)
-    .fetch_one(db)
-    .await
-    .unwrap()
-}
 
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -164,11 +110,12 @@ impl Ws {
     }
 }
 
-/// Logs in over the API and returns the bearer token.
-pub async fn token(base: &str, email: &str) -> String {
+/// Logs in over the API at `base` (this app's or a server process's) as the existing
+/// account `email`; returns the bearer token.
+pub async fn bearer_token(base: &str, email: &str) -> String {
     let r: Value = reqwest::Client::new()
         .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "email": email, "password": crate::common::PASSWORD }))
+        .json(&json!({ "email": email, "password": super::PASSWORD }))
         .send()
         .await
         .unwrap()
@@ -176,16 +123,4 @@ pub async fn token(base: &str, email: &str) -> String {
         .await
         .unwrap();
     r["token"].as_str().expect("login token").to_string()
-}
-
-/// The bids of an item as stored, in seq order: (seq, bidder, amount, max, at).
-pub async fn stored_bids(
-    db: &PgPool,
-    item: i64,
-) -> Vec<(i64, i64, i64, Option<i64>, DateTime<Utc>)> {
-    sqlx::query_as("SELECT seq, bidder_id, amount, max_proxy_amount, created_at FROM bids WHERE item_id = $1 ORDER BY seq")
-        .bind(item)
-        .fetch_all(db)
-        .await
-        .unwrap()
 }

@@ -2,29 +2,24 @@
 //! (photos, restrictions, fair market value, the event as its privacy allows), featured
 //! items on the home page, and the wishlist shell.
 
-mod common;
-
+use crate::helpers::{
+    event_body, item_body, png_bytes, publish_item, publish_new_item, Browser, TestApp,
+};
 use auuction::domain::Role;
-use common::{event_body, item_body, png_bytes, publish_item, Browser, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-async fn html(b: &Browser, path: &str) -> (StatusCode, String) {
-    let r = b.get(path).await;
-    (r.status(), r.text().await.unwrap())
-}
-
-/// A published item with `extra` fields merged into the standard body; returns its id.
+/// A published item: the standard body with `extra` fields merged in; returns its id.
 async fn published(donor: &Browser, manager: &Browser, title: &str, extra: Value) -> String {
     let mut body = item_body(title);
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let item = donor.create_item(body).await;
-    let id = item["id"].as_str().unwrap().to_string();
-    publish_item(donor, manager, &id).await;
-    id
+    publish_new_item(donor, manager, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
@@ -59,7 +54,7 @@ async fn guests_browse_search_and_filter_the_catalog_without_javascript(db: PgPo
     let draft = donor.create_item(item_body("Secret Draft Quilt")).await;
     let guest = app.anonymous();
 
-    let (status, page) = html(&guest, "/catalog").await;
+    let (status, page) = guest.html("/catalog").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Handmade Quilt") && page.contains("Piano Lessons"));
     assert!(page.contains("2 items"));
@@ -82,19 +77,21 @@ async fn guests_browse_search_and_filter_the_catalog_without_javascript(db: PgPo
     assert!(!page.contains(draft["id"].as_str().unwrap()));
 
     // Search by a word prefix, as typed.
-    let (_, page) = html(&guest, "/catalog?q=quil&category=&type=&sort=relevance").await;
+    let (_, page) = guest
+        .html("/catalog?q=quil&category=&type=&sort=relevance")
+        .await;
     assert!(page.contains("Handmade Quilt") && !page.contains("Piano Lessons"));
     assert!(page.contains("1 item"));
     // Filters: category, type, price range (typed with a dollar sign).
-    let (_, page) = html(&guest, "/catalog?category=services").await;
+    let (_, page) = guest.html("/catalog?category=services").await;
     assert!(page.contains("Piano Lessons") && !page.contains("Handmade Quilt"));
-    let (_, page) = html(&guest, "/catalog?type=competitive").await;
+    let (_, page) = guest.html("/catalog?type=competitive").await;
     assert!(page.contains("Handmade Quilt") && !page.contains("Piano Lessons"));
-    let (_, page) = html(&guest, "/catalog?min_price=%24175&max_price=250").await;
+    let (_, page) = guest.html("/catalog?min_price=%24175&max_price=250").await;
     assert!(page.contains("Piano Lessons") && !page.contains("Handmade Quilt"));
-    let (_, page) = html(&guest, "/catalog?seats_left=on").await;
+    let (_, page) = guest.html("/catalog?seats_left=on").await;
     assert!(page.contains("0 items"));
-    let (_, page) = html(&guest, "/catalog?sort=price_desc").await;
+    let (_, page) = guest.html("/catalog?sort=price_desc").await;
     assert!(page.find("Piano Lessons").unwrap() < page.find("Handmade Quilt").unwrap());
 
     // Bad input is explained on the page, with the form kept.
@@ -106,7 +103,7 @@ async fn guests_browse_search_and_filter_the_catalog_without_javascript(db: PgPo
         "/catalog?sort=random",
         "/catalog?closing_soon=999999",
     ] {
-        let (status, page) = html(&guest, bad).await;
+        let (status, page) = guest.html(bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(
             page.contains("error-summary") && page.contains("role=\"alert\""),
@@ -126,14 +123,14 @@ async fn the_catalog_pages_through_results_keeping_the_search(db: PgPool) {
         published(&donor, &manager, &format!("Pie number {n:02}"), json!({})).await;
     }
     let guest = app.anonymous();
-    let (_, page) = html(&guest, "/catalog?q=pie&sort=title").await;
+    let (_, page) = guest.html("/catalog?q=pie&sort=title").await;
     assert!(page.contains("26 items, page 1 of 2"));
     assert!(
         page.contains("q=pie&amp;sort=title&amp;page=2\" rel=\"next\""),
         "the next page keeps the search"
     );
     assert!(page.contains("Pie number 00") && !page.contains("Pie number 25"));
-    let (_, page) = html(&guest, "/catalog?q=pie&sort=title&page=2").await;
+    let (_, page) = guest.html("/catalog?q=pie&sort=title&page=2").await;
     assert!(page.contains("Pie number 25") && !page.contains("Pie number 00"));
     assert!(page.contains("rel=\"prev\""));
 }
@@ -168,14 +165,14 @@ async fn the_item_page_shows_photos_details_and_the_event_as_privacy_allows(db: 
     }
 
     // Before publishing: the donor and managers see it, guests get a 404.
-    let (status, _) = html(&app.anonymous(), &format!("/items/{id}")).await;
+    let (status, _) = app.anonymous().html(&format!("/items/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, page) = html(&donor, &format!("/items/{id}")).await;
+    let (status, page) = donor.html(&format!("/items/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("not published yet"));
     publish_item(&donor, &manager, &id).await;
 
-    let (status, page) = html(&app.anonymous(), &format!("/items/{id}")).await;
+    let (status, page) = app.anonymous().html(&format!("/items/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("alt=\"The garden table\"") && page.contains("alt=\"Dessert\""));
     assert!(
@@ -196,12 +193,12 @@ async fn the_item_page_shows_photos_details_and_the_event_as_privacy_allows(db: 
     assert!(page.contains("The full address is sent to confirmed guests."));
     // The host and managers see everything.
     for who in [&donor, &manager] {
-        let (_, page) = html(who, &format!("/items/{id}")).await;
+        let (_, page) = who.html(&format!("/items/{id}")).await;
         assert!(page.contains("12 Elm Street") && page.contains("Door code 4321"));
     }
     // A signed-in bidder without a seat sees what a guest sees.
     let bidder = app.login_as("b@example.org", &[Role::Bidder]).await;
-    let (_, page) = html(&bidder, &format!("/items/{id}")).await;
+    let (_, page) = bidder.html(&format!("/items/{id}")).await;
     assert!(!page.contains("12 Elm Street") && !page.contains("Door code"));
 }
 
@@ -222,11 +219,11 @@ async fn hide_all_hides_even_the_city_on_the_item_page(db: PgPool) {
         .post(&format!("/api/items/{id}/event"), event_body("hide_all"))
         .await;
     publish_item(&donor, &manager, &id).await;
-    let (_, page) = html(&app.anonymous(), &format!("/items/{id}")).await;
+    let (_, page) = app.anonymous().html(&format!("/items/{id}")).await;
     assert!(!page.contains("Knoxville") && !page.contains("Elm Street"));
     assert!(page.contains("keeps the location private"));
     // The catalog card shows seats, not places.
-    let (_, page) = html(&app.anonymous(), "/catalog?seats_left=on").await;
+    let (_, page) = app.anonymous().html("/catalog?seats_left=on").await;
     assert!(page.contains("Secret Supper") && page.contains("4 seats left"));
     assert!(!page.contains("Knoxville"));
 }
@@ -239,7 +236,7 @@ async fn featured_items_appear_on_the_home_page(db: PgPool) {
     let manager = app.login_as("m@example.org", &[Role::Manager]).await;
     let star = published(&donor, &manager, "Star Quilt", json!({})).await;
     published(&donor, &manager, "Plain Pie", json!({})).await;
-    let (_, page) = html(&app.anonymous(), "/").await;
+    let (_, page) = app.anonymous().html("/").await;
     assert!(
         !page.contains("Featured items"),
         "no block without featured items"
@@ -251,7 +248,7 @@ async fn featured_items_appear_on_the_home_page(db: PgPool) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, page) = html(&app.anonymous(), "/").await;
+    let (_, page) = app.anonymous().html("/").await;
     assert!(page.contains("Featured items"));
     assert!(page.contains("Star Quilt") && !page.contains("Plain Pie"));
     assert!(page.contains("/js/wishlist.js"));
@@ -260,7 +257,7 @@ async fn featured_items_appear_on_the_home_page(db: PgPool) {
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_wishlist_page_explains_itself_without_javascript(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let (status, page) = html(&app.anonymous(), "/wishlist").await;
+    let (status, page) = app.anonymous().html("/wishlist").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<h1>My saved list</h1>"));
     assert!(page.contains("needs JavaScript") && page.contains("data-wishlist-items"));
@@ -271,7 +268,7 @@ async fn the_wishlist_page_explains_itself_without_javascript(db: PgPool) {
     let donor = app.login_as("d@example.org", &[Role::Donor]).await;
     let manager = app.login_as("m@example.org", &[Role::Manager]).await;
     published(&donor, &manager, "Quilt", json!({})).await;
-    let (_, page) = html(&app.anonymous(), "/catalog").await;
+    let (_, page) = app.anonymous().html("/catalog").await;
     assert!(
         page.contains("data-wishlist-toggle") && page.contains("aria-pressed=\"false\" hidden")
     );

@@ -1,10 +1,8 @@
 //! Hosted events: details, who may write them, and address privacy in every response shape
 //! (item, event, catalog list) for every role.
 
-mod common;
-
+use crate::helpers::{assert_error, event_body, publish_item, Browser, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, event_body, publish_item, Browser, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -1,10 +1,10 @@
 //! The catalog: categories, listing with filters, full-text search, sorting, paging and
 //! who sees what.
 
-mod common;
-
+use crate::helpers::{
+    assert_error, event_body, item_body, publish_item, publish_new_item, Browser, TestApp,
+};
 use auuction::domain::Role;
-use common::{assert_error, event_body, item_body, publish_item, Browser, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -200,12 +200,6 @@ struct Catalog {
     guest: Browser,
 }
 
-async fn publish(c: &Catalog, body: Value) -> Value {
-    let item = c.donor.create_item(body).await;
-    publish_item(&c.donor, &c.manager, item["id"].as_str().unwrap()).await;
-    item
-}
-
 /// A fixed catalog: six published items, one draft, one waiting for review.
 async fn catalog(db: PgPool) -> Catalog {
     let app = TestApp::spawn(db).await;
@@ -218,29 +212,33 @@ async fn catalog(db: PgPool) -> Catalog {
         guest: app.anonymous(),
         app,
     };
-    publish(
-        &c,
+    publish_new_item(
+        &c.donor,
+        &c.manager,
         json!({ "type": "competitive", "title": "Handmade Quilt", "categoryId": "cat_3",
                 "openingBid": 100, "tags": ["bedding", "handmade"],
                 "description": "Queen size quilt from the Tuesday group." }),
     )
     .await;
-    publish(
-        &c,
+    publish_new_item(
+        &c.donor,
+        &c.manager,
         json!({ "type": "competitive", "title": "Weekend at the Lake Cabin", "categoryId": "cat_2",
                 "openingBid": 300, "tags": ["travel"],
                 "description": "Two nights. Bring a quilt, evenings are cold." }),
     )
     .await;
-    publish(
-        &c,
+    publish_new_item(
+        &c.donor,
+        &c.manager,
         json!({ "type": "fixed_price_item", "title": "Sewing Kit", "categoryId": "cat_3",
                 "openingBid": 25, "tags": ["quilting", "craft"],
                 "description": "Needles, thread and scissors." }),
     )
     .await;
-    publish(
-        &c,
+    publish_new_item(
+        &c.donor,
+        &c.manager,
         json!({ "type": "service", "title": "Piano Lessons", "categoryId": "cat_4",
                 "openingBid": 60, "quantityTotal": 4, "tags": ["music"],
                 "description": "Four lessons for beginners." }),

@@ -2,21 +2,17 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
+use crate::helpers::{stored_bids, TestApp, PASSWORD};
 use auuction::domain::Role;
-use common::{TestApp, PASSWORD};
 use reqwest::StatusCode;
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, stored_bids};
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn a_bidder_bids_with_the_plain_form_and_a_double_submit_is_one_bid(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 40_00, "competitive").await;
+    let (_, item) = app
+        .item_up_for_bids(40_00, chrono::Duration::hours(1))
+        .await;
 
     // Guests see the panel and are asked to log in.
     let html = app

@@ -1,42 +1,35 @@
 //! `auuction demo`: a newcomer's first look. It must start on its own database, with demo
 //! logins of every role, an auction whose bidding window is open, and prices that move.
 
+use std::time::Duration;
+
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use crate::helpers::{
+    admin_pool, auuction, database_url, free_port, healthy_within, ServerProcess,
+};
+
 #[tokio::test]
 async fn the_demo_serves_a_live_auction_with_demo_logins_and_moving_prices() {
     let name = format!("auuction_demo_test_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let url = database_url(&name);
+    let port = free_port();
     let dir = std::env::temp_dir().join(&name);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auuction"))
-        .args(["demo", "--database-url", &url])
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("SECRET_KEY", "d".repeat(40))
-        .env("MAIL_DIR", dir.join("mail"))
-        .env("MEDIA_DIR", dir.join("media"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let demo = ServerProcess::start(
+        auuction()
+            .args(["demo", "--database-url", &url])
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("SECRET_KEY", "d".repeat(40))
+            .env("MAIL_DIR", dir.join("mail"))
+            .env("MEDIA_DIR", dir.join("media"))
+            .env("RUST_LOG", "warn")
+            // It prints the demo logins; nobody reads them here.
+            .stdout(std::process::Stdio::null()),
+    );
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..300 {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let up = healthy_within(&base, Duration::from_secs(30)).await;
     // A failed assertion must still stop the demo server and drop its database.
     let outcome = std::panic::AssertUnwindSafe(async {
         assert!(up, "the demo started");
@@ -89,7 +82,7 @@ async fn the_demo_serves_a_live_auction_with_demo_logins_and_moving_prices() {
             if bids > 0 {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(bids > 0, "prices move in the demo");
         let item: i64 = sqlx::query_scalar("SELECT item_id FROM bids LIMIT 1")
@@ -158,11 +151,8 @@ async fn the_demo_serves_a_live_auction_with_demo_logins_and_moving_prices() {
     })
     .catch_unwind()
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
+    drop(demo); // SIGKILL: nothing of the demo outlives the test.
+    let admin = admin_pool().await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&admin)
         .await

@@ -3,26 +3,23 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
+use crate::helpers::{auction_in_bidding, published_item, stored_bids, TestApp, Ws};
 use auuction::domain::Role;
-use common::TestApp;
+use futures_util::SinkExt;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, token, Ws};
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn two_clients_see_each_others_bids_live(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 50_00, "competitive").await;
+    let (auction, item) = app
+        .item_up_for_bids(50_00, chrono::Duration::hours(1))
+        .await;
     app.create_user("ann@example.org", &[Role::Bidder]).await;
     app.create_user("bob@example.org", &[Role::Bidder]).await;
-    let mut ann = Ws::connect(&app.base, Some(&token(&app.base, "ann@example.org").await)).await;
-    let mut bob = Ws::connect(&app.base, Some(&token(&app.base, "bob@example.org").await)).await;
-    let mut watcher = Ws::connect(&app.base, None).await;
+    let mut ann = app.ws_as("ann@example.org").await;
+    let mut bob = app.ws_as("bob@example.org").await;
+    let mut watcher = app.ws().await;
 
     let topic = format!("item:it_{item}");
     let snap = watcher.subscribe(&topic).await;
@@ -55,7 +52,7 @@ async fn two_clients_see_each_others_bids_live(db: PgPool) {
     assert!(price["leadingBidderId"].as_str().unwrap().starts_with("p_"));
 
     // A reconnecting client resyncs from the snapshot.
-    let mut late = Ws::connect(&app.base, None).await;
+    let mut late = app.ws().await;
     let snap = late.subscribe(&topic).await;
     assert_eq!(snap["seq"], 2);
     assert_eq!(snap["bidCount"], 2);
@@ -78,10 +75,10 @@ async fn two_clients_see_each_others_bids_live(db: PgPool) {
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_socket_refuses_what_it_cannot_use(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 50_00, "competitive").await;
-    let mut guest = Ws::connect(&app.base, None).await;
+    let (_, item) = app
+        .item_up_for_bids(50_00, chrono::Duration::hours(1))
+        .await;
+    let mut guest = app.ws().await;
     let r = guest.bid("g", item, "60", None).await;
     assert_eq!(r["status"], 401);
     assert_eq!(r["body"]["error"], "unauthenticated");
@@ -120,8 +117,6 @@ async fn the_socket_refuses_what_it_cannot_use(db: PgPool) {
     assert!(tokio_tungstenite::connect_async(request).await.is_ok());
 }
 
-use futures_util::SinkExt;
-
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
     let app = TestApp::spawn(db).await;
@@ -136,7 +131,7 @@ async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
     .await;
     let item = published_item(&app.db, auction, donor, 5_00, "competitive").await;
     app.create_user("ann@example.org", &[Role::Bidder]).await;
-    let mut ann = Ws::connect(&app.base, Some(&token(&app.base, "ann@example.org").await)).await;
+    let mut ann = app.ws_as("ann@example.org").await;
     let snap = ann.subscribe(&format!("item:it_{item}")).await;
     let original: chrono::DateTime<chrono::Utc> =
         snap["closesAt"].as_str().unwrap().parse().unwrap();
@@ -168,11 +163,11 @@ async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn keyed_and_pipelined_socket_bids(db: PgPool) {
     let app = TestApp::spawn(db.clone()).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 50_00, "competitive").await;
+    let (_, item) = app
+        .item_up_for_bids(50_00, chrono::Duration::hours(1))
+        .await;
     app.create_user("ann@example.org", &[Role::Bidder]).await;
-    let ann_token = token(&app.base, "ann@example.org").await;
+    let ann_token = app.bearer_token("ann@example.org").await;
     let mut ann = Ws::connect(&app.base, Some(&ann_token)).await;
     let mut ann_phone = Ws::connect(&app.base, Some(&ann_token)).await;
     let keyed = |reference: &str, amount: f64, key: &str| json!({ "type": "bid", "ref": reference, "itemId": format!("it_{item}"), "amount": amount, "idempotencyKey": key });
@@ -188,7 +183,7 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
     let other = ann.result_of("k1-other").await;
     assert_eq!(other["status"], 422);
     assert_eq!(other["body"]["error"], "idempotency_key_reused");
-    assert_eq!(support::stored_bids(&app.db, item).await.len(), 1);
+    assert_eq!(stored_bids(&app.db, item).await.len(), 1);
 
     // Five raises sent without waiting: each leads in turn, seq follows the sending order.
     let refs = ["p1", "p2", "p3", "p4", "p5"];
@@ -215,11 +210,7 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
     // A second server on the same database, as after a restart: the key is known there only
     // through Postgres.
     let app2 = TestApp::spawn(db).await;
-    let mut ann2 = Ws::connect(
-        &app2.base,
-        Some(&token(&app2.base, "ann@example.org").await),
-    )
-    .await;
+    let mut ann2 = app2.ws_as("ann@example.org").await;
     // Its retry must wait for a Postgres lookup; fresh bids sent right behind it follow it
     // and keep their order.
     ann2.send(keyed("k1-restart", 60.0, "key-1")).await;
@@ -239,7 +230,7 @@ async fn keyed_and_pipelined_socket_bids(db: PgPool) {
         seqs.push(result["body"]["seq"].as_i64().unwrap());
     }
     assert_eq!(seqs, vec![7, 8, 9]);
-    assert_eq!(support::stored_bids(&app2.db, item).await.len(), 9);
+    assert_eq!(stored_bids(&app2.db, item).await.len(), 9);
 }
 
 /// A calendar change that lands while an item's book is being loaded is not lost: the load
@@ -293,7 +284,7 @@ async fn a_calendar_change_during_a_book_load_is_not_lost(db: PgPool) {
     first_use.await.unwrap();
 
     // Whatever order the loads finish in, the book that serves bids has the new close.
-    let mut ann = Ws::connect(&app.base, None).await;
+    let mut ann = app.ws().await;
     let snap = ann.subscribe(&format!("item:it_{item}")).await;
     let closes: chrono::DateTime<chrono::Utc> = snap["closesAt"].as_str().unwrap().parse().unwrap();
     assert_eq!(closes, new_close, "{snap}");

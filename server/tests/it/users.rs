@@ -1,10 +1,8 @@
 //! Profiles, the admin's user directory, role changes and their audit trail, CSRF, and the
 //! `auuction user add` command.
 
-mod common;
-
+use crate::helpers::{assert_error, auuction, TestApp, PASSWORD};
 use auuction::domain::Role;
-use common::{assert_error, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -169,8 +167,7 @@ async fn cookie_writes_need_the_csrf_token_but_bearer_writes_do_not(db: PgPool) 
         .json()
         .await
         .unwrap();
-    let mut api = app.anonymous();
-    api.token = Some(login["token"].as_str().unwrap().to_string());
+    let api = app.api_client(login["token"].as_str().unwrap());
     assert_eq!(
         api.put("/api/users/me", json!({ "name": "Via API" }))
             .await
@@ -316,15 +313,10 @@ async fn role_changes_are_admin_only_and_audited_with_before_and_after(db: PgPoo
 /// `auuction user add` makes a verified account; without --password-stdin it prints one.
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool) {
-    let opts = db.connect_options();
-    let url = format!(
-        "postgres://postgres@127.0.0.1:5432/{}",
-        opts.get_database().unwrap()
-    );
     let app = TestApp::spawn(db).await;
-    let bin = env!("CARGO_BIN_EXE_auuction");
+    let url = app.database_url();
 
-    let out = std::process::Command::new(bin)
+    let out = auuction()
         .args([
             "user",
             "add",
@@ -361,7 +353,7 @@ async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool
 
     // With --password-stdin, the given password is used; a duplicate email fails clearly.
     use std::io::Write;
-    let mut child = std::process::Command::new(bin)
+    let mut child = auuction()
         .args([
             "user",
             "add",
@@ -396,7 +388,7 @@ async fn the_user_add_command_creates_a_verified_admin_who_can_log_in(db: PgPool
         200
     );
 
-    let out = std::process::Command::new(bin)
+    let out = auuction()
         .args([
             "user",
             "add",
@@ -445,8 +437,7 @@ async fn admins_create_verified_test_bidders_in_bulk_with_tokens(db: PgPool) {
     let users = body["users"].as_array().unwrap();
     assert_eq!(users.len(), 25);
     // Each token is a working session of a verified bidder.
-    let mut api = app.anonymous();
-    api.token = Some(users[3]["token"].as_str().unwrap().to_string());
+    let api = app.api_client(users[3]["token"].as_str().unwrap());
     let me: Value = api.get("/api/users/me").await.json().await.unwrap();
     assert_eq!(me["email"], users[3]["email"]);
     assert_eq!(me["verified"], true);

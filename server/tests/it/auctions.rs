@@ -1,9 +1,7 @@
 //! Auctions: the current one, the admin's calendar, manager overrides, calendar flips.
 
-mod common;
-
+use crate::helpers::{assert_error, calendar_json, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, calendar_json, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

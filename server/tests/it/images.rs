@@ -1,22 +1,11 @@
 //! Item images: upload (multipart), re-encoding, serving under /media, deletion, and every
 //! refusal with its status and code. Images are made here with the `image` crate.
 
-mod common;
-
+use crate::helpers::{assert_error, encode, item_body, jpeg_bytes, png_bytes, Browser, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, item_body, png_bytes, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-
-fn jpeg_bytes(w: u32, h: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_pixel(w, h, image::Rgb([200, 30, 30]));
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .unwrap();
-    out.into_inner()
-}
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn owner_uploads_an_image_that_is_reencoded_and_served(db: PgPool) {
@@ -197,14 +186,10 @@ async fn bad_uploads_are_refused_with_their_codes(db: PgPool) {
     )
     .await;
     // Too many pixels (41 megapixels of one grey: a small file that would decode huge).
-    let big = {
-        let img = image::GrayImage::new(8200, 5000);
-        let mut out = std::io::Cursor::new(Vec::new());
-        image::DynamicImage::ImageLuma8(img)
-            .write_to(&mut out, image::ImageFormat::Png)
-            .unwrap();
-        out.into_inner()
-    };
+    let big = encode(
+        image::DynamicImage::ImageLuma8(image::GrayImage::new(8200, 5000)),
+        image::ImageFormat::Png,
+    );
     assert!(big.len() < 10 * 1024 * 1024);
     assert_error(
         donor.upload_image(id, big, "big.png", Some("huge")).await,
@@ -247,7 +232,7 @@ async fn who_may_upload_and_delete(db: PgPool) {
     let guest = app.anonymous();
     let item = donor.create_item(item_body("Quilt")).await;
     let id = item["id"].as_str().unwrap();
-    async fn up(b: &common::Browser, id: &str) -> reqwest::Response {
+    async fn up(b: &Browser, id: &str) -> reqwest::Response {
         b.upload_image(id, png_bytes(10, 10), "a.png", Some("alt"))
             .await
     }
@@ -261,15 +246,10 @@ async fn who_may_upload_and_delete(db: PgPool) {
     assert_error(manager.delete(&img_url).await, 403, "forbidden").await;
 
     // Cookie-authenticated multipart needs the CSRF token like any other write.
-    let mut no_csrf = app.browser();
-    no_csrf.login("donor@example.org", common::PASSWORD).await;
+    let mut no_csrf = app.log_in("donor@example.org").await;
     no_csrf.csrf = None;
     assert_error(up(&no_csrf, id).await, 403, "csrf_failed").await;
-    let token = {
-        let mut b = app.browser();
-        b.login("donor@example.org", common::PASSWORD).await;
-        b
-    };
+    let token = app.log_in("donor@example.org").await;
     let form = reqwest::multipart::Form::new()
         .part(
             "file",

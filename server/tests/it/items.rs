@@ -1,21 +1,19 @@
 //! Items: donors' drafts, edits, the review workflow, publishing, and who may do what.
 
-mod common;
-
+use crate::helpers::{assert_error, item_body, publish_item, Browser, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, item_body, publish_item, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 struct Cast {
     app: TestApp,
-    donor: common::Browser,
-    other: common::Browser,
-    manager: common::Browser,
-    admin: common::Browser,
-    bidder: common::Browser,
-    guest: common::Browser,
+    donor: Browser,
+    other: Browser,
+    manager: Browser,
+    admin: Browser,
+    bidder: Browser,
+    guest: Browser,
 }
 
 async fn cast(db: PgPool) -> Cast {

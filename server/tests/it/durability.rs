@@ -3,19 +3,18 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
 use std::collections::HashMap;
 
+use crate::helpers::{
+    auction_in_bidding, auuction, bearer_token, free_port, healthy_within, published_item,
+    stored_bids, ServerProcess, TestApp, Ws,
+};
 use auuction::domain::{
     bidding::{Book, BookParams, RecordedBid},
     Cents, Role,
 };
-use common::TestApp;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, stored_bids, token, Ws};
 
 /// Replays an item's stored bids with the rules: what the server's book must equal.
 async fn replay(db: &PgPool, item: i64) -> Book {
@@ -46,24 +45,13 @@ async fn replay(db: &PgPool, item: i64) -> Book {
     Book::replay(params, &bids).expect("stored bids replay")
 }
 
-/// Creates `n` verified bidders and returns their bearer tokens.
-async fn bidders(app: &TestApp, n: usize) -> Vec<(i64, String)> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let email = format!("bidder{i}@example.org");
-        let id = app.create_user(&email, &[Role::Bidder]).await;
-        out.push((id, token(&app.base, &email).await));
-    }
-    out
-}
-
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn five_hundred_concurrent_bids_on_one_item_end_consistent(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 10_00, "competitive").await;
-    let people = bidders(&app, 50).await;
+    let (_, item) = app
+        .item_up_for_bids(10_00, chrono::Duration::hours(1))
+        .await;
+    let people = app.bidders(50).await;
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for n in 0..500usize {
@@ -117,31 +105,11 @@ async fn five_hundred_concurrent_bids_on_one_item_end_consistent(db: PgPool) {
     assert_eq!(last_seq as u64, book.last_seq());
 }
 
-/// Stops the test database from answering: new connections refused, open ones killed.
-async fn stop_database(admin: &PgPool, name: &str, stop: bool) {
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS {}",
-        !stop
-    ))
-    .execute(admin)
-    .await
-    .unwrap();
-    if stop {
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()").bind(name).execute(admin).await.unwrap();
-    }
-}
-
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_database_stopping_mid_storm_gives_errors_never_an_ack_without_a_row(db: PgPool) {
-    let name = db.connect_options().get_database().unwrap().to_string();
-    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
     let app = TestApp::spawn(db).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(1), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 1_00, "competitive").await;
-    let people = bidders(&app, 20).await;
+    let (_, item) = app.item_up_for_bids(1_00, chrono::Duration::hours(1)).await;
+    let people = app.bidders(20).await;
     let mut sockets = Vec::new();
     for (_, t) in &people {
         sockets.push(Ws::connect(&app.base, Some(t)).await);
@@ -151,12 +119,13 @@ async fn the_database_stopping_mid_storm_gives_errors_never_an_ack_without_a_row
     let mut acked: Vec<(u64, i64)> = Vec::new();
     let (mut before, mut after, mut unavailable) = (0, 0, 0);
     let mut minimum = String::from("1.00");
+    let mut outage = None;
     for round in 0..120 {
         if round == 40 {
-            stop_database(&admin, &name, true).await;
+            outage = Some(app.database_outage().await);
         }
         if round == 80 {
-            stop_database(&admin, &name, false).await;
+            outage.take().expect("the outage began").end().await;
         }
         let ws = &mut sockets[round % people.len()];
         let mut r = ws.bid(&format!("r{round}"), item, &minimum, None).await;
@@ -215,7 +184,7 @@ async fn the_database_stopping_mid_storm_gives_errors_never_an_ack_without_a_row
     }
     // And the book after recovery is exactly the stored bids' replay.
     let book = replay(&app.db, item).await;
-    let mut watcher = Ws::connect(&app.base, None).await;
+    let mut watcher = app.ws().await;
     let snap = watcher.subscribe(&format!("item:it_{item}")).await;
     assert_eq!(snap["seq"].as_u64().unwrap(), book.last_seq());
     assert_eq!(snap["bidCount"].as_u64().unwrap(), book.bid_count());
@@ -233,10 +202,9 @@ async fn the_database_stopping_mid_storm_gives_errors_never_an_ack_without_a_row
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: PgPool) {
-    let name = db.connect_options().get_database().unwrap().to_string();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
     // Set up the data through a throwaway in-process app (same database).
     let setup = TestApp::spawn(db.clone()).await;
+    let url = setup.database_url();
     let donor = setup.create_user("donor@example.org", &[Role::Donor]).await;
     let auction = auction_in_bidding(&db, chrono::Duration::hours(1), 120, None).await;
     let items: Vec<i64> = {
@@ -246,53 +214,38 @@ async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: P
         }
         v
     };
-    let mut ids = Vec::new();
     for i in 0..12 {
-        ids.push(
-            setup
-                .create_user(&format!("k{i}@example.org"), &[Role::Bidder])
-                .await,
-        );
+        setup
+            .create_user(&format!("k{i}@example.org"), &[Role::Bidder])
+            .await;
     }
 
-    let spawn_server = |port: u16| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_auuction"))
-            .arg("serve")
-            .env("DATABASE_URL", &url)
-            .env("BIND", format!("127.0.0.1:{port}"))
-            .env("SECRET_KEY", "k".repeat(40))
-            .env("MAIL_DIR", setup.dir.join("mail2"))
-            .env("MEDIA_DIR", setup.dir.join("media2"))
-            .env("RATE_LIMIT_WRITE_PER_ACCOUNT", "100000")
-            .env("RATE_LIMIT_AUTH_PER_IP", "100000")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let wait_ready = |base: String| async move {
-        for _ in 0..200 {
-            if reqwest::get(format!("{base}/healthz"))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("server did not start");
+    let start_server = || async {
+        let server = ServerProcess::start(
+            auuction()
+                .arg("serve")
+                .env("DATABASE_URL", &url)
+                .env("BIND", format!("127.0.0.1:{port}"))
+                .env("SECRET_KEY", "k".repeat(40))
+                .env("MAIL_DIR", setup.dir.join("mail2"))
+                .env("MEDIA_DIR", setup.dir.join("media2"))
+                .env("RATE_LIMIT_WRITE_PER_ACCOUNT", "100000")
+                .env("RATE_LIMIT_AUTH_PER_IP", "100000")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null()),
+        );
+        assert!(
+            healthy_within(&base, std::time::Duration::from_secs(10)).await,
+            "server did not start"
+        );
+        server
     };
-    let mut server = spawn_server(port);
-    wait_ready(base.clone()).await;
+    let server = start_server().await;
     let mut tokens = Vec::new();
     for i in 0..12 {
-        tokens.push(token(&base, &format!("k{i}@example.org")).await);
+        tokens.push(bearer_token(&base, &format!("k{i}@example.org")).await);
     }
 
     // A storm over three items from twelve bidders; the server dies in the middle of it.
@@ -339,8 +292,7 @@ async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: P
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill(); // SIGKILL
     for t in tasks {
         let _ = t.await;
     }
@@ -368,8 +320,7 @@ async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: P
     }
 
     // Restarted, the server's books equal the replay of the stored bids.
-    let mut server = spawn_server(port);
-    wait_ready(base.clone()).await;
+    let server = start_server().await;
     let mut watcher = Ws::connect(&base, None).await;
     for item in &items {
         let book = replay(&db, *item).await;
@@ -398,13 +349,11 @@ async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: P
         assert_eq!((p, s as u64), (book.price().map(|p| p.0), book.last_seq()));
     }
     // And it takes bids where it left off.
-    let mut ws = Ws::connect(&base, Some(&token(&base, "k0@example.org").await)).await;
+    let mut ws = Ws::connect(&base, Some(&bearer_token(&base, "k0@example.org").await)).await;
     let book = replay(&db, items[0]).await;
     let next = book.next_minimum();
     let r = ws.bid("after", items[0], &format!("{next}"), None).await;
     assert_eq!(r["status"], 201, "{r}");
     assert_eq!(r["body"]["seq"].as_u64().unwrap(), book.last_seq() + 1);
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let _ = ids;
+    server.kill();
 }

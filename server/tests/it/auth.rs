@@ -1,15 +1,9 @@
 //! Accounts over HTTP: register, verify, login, logout, password reset, rate limits.
 
-mod common;
-
-use common::{assert_error, TestApp, PASSWORD};
+use crate::helpers::{assert_error, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-
-fn registration(email: &str) -> Value {
-    json!({ "name": "Jane Doe", "email": email, "password": PASSWORD, "preferences": { "email": true, "sms": false } })
-}
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn register_answers_the_spec_shape_hashes_with_argon2id_and_emails_a_working_link(
@@ -17,9 +11,7 @@ async fn register_answers_the_spec_shape_hashes_with_argon2id_and_emails_a_worki
 ) {
     let app = TestApp::spawn(db).await;
     let anon = app.anonymous();
-    let r = anon
-        .post("/api/auth/register", registration("Jane@Example.org"))
-        .await;
+    let r = app.register("Jane@Example.org").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["email"], "jane@example.org");
@@ -80,9 +72,7 @@ async fn register_answers_the_spec_shape_hashes_with_argon2id_and_emails_a_worki
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_emailed_link_verifies_in_the_browser(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    app.anonymous()
-        .post("/api/auth/register", registration("page@example.org"))
-        .await;
+    app.register("page@example.org").await;
     let token = app.token_from_email("page@example.org", "/verify");
     let r = app.browser().get(&format!("/verify?token={token}")).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -192,18 +182,10 @@ async fn register_refuses_bad_input_with_clear_errors(db: PgPool) {
     assert_eq!(count, 0);
 
     assert_eq!(
-        anon.post("/api/auth/register", registration("dup@example.org"))
-            .await
-            .status(),
+        app.register("dup@example.org").await.status(),
         StatusCode::CREATED
     );
-    assert_error(
-        anon.post("/api/auth/register", registration("DUP@example.org"))
-            .await,
-        409,
-        "email_taken",
-    )
-    .await;
+    assert_error(app.register("DUP@example.org").await, 409, "email_taken").await;
 }
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
@@ -234,8 +216,7 @@ async fn bad_and_expired_tokens_are_refused(db: PgPool) {
     )
     .await;
 
-    anon.post("/api/auth/register", registration("late@example.org"))
-        .await;
+    app.register("late@example.org").await;
     let token = app.token_from_email("late@example.org", "/verify");
     sqlx::query("UPDATE email_tokens SET expires_at = now() - interval '1 minute'")
         .execute(&app.db)
@@ -308,8 +289,7 @@ async fn login_sets_a_safe_cookie_returns_a_token_and_hides_which_part_was_wrong
     assert!(body["user"].get("passwordHash").is_none());
 
     // The bearer token authenticates API clients.
-    let mut api = app.anonymous();
-    api.token = Some(token.clone());
+    let mut api = app.api_client(&token);
     let me: Value = api.get("/api/users/me").await.json().await.unwrap();
     assert_eq!(me["email"], "ann@example.org");
 
@@ -463,7 +443,10 @@ async fn password_reset_request_and_confirm(db: PgPool) {
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn auth_endpoints_are_rate_limited_per_address_with_retry_after(db: PgPool) {
-    let app = TestApp::spawn_with(db, |c| c.rate_limits.auth_per_ip = 3).await;
+    let app = TestApp::builder()
+        .with_config(|c| c.rate_limits.auth_per_ip = 3)
+        .spawn(db)
+        .await;
     let anon = app.anonymous();
     for _ in 0..3 {
         assert_eq!(
@@ -498,11 +481,13 @@ async fn auth_endpoints_are_rate_limited_per_address_with_retry_after(db: PgPool
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn login_attempts_are_rate_limited_per_account_across_addresses(db: PgPool) {
-    let app = TestApp::spawn_with(db, |c| {
-        c.rate_limits.auth_per_account = 2;
-        c.trust_proxy = true;
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.rate_limits.auth_per_account = 2;
+            c.trust_proxy = true;
+        })
+        .spawn(db)
+        .await;
     let client = reqwest::Client::new();
     let attempt = |ip: &'static str| {
         client
@@ -518,7 +503,10 @@ async fn login_attempts_are_rate_limited_per_account_across_addresses(db: PgPool
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn writes_are_rate_limited_per_account(db: PgPool) {
-    let app = TestApp::spawn_with(db, |c| c.rate_limits.write_per_account = 2).await;
+    let app = TestApp::builder()
+        .with_config(|c| c.rate_limits.write_per_account = 2)
+        .spawn(db)
+        .await;
     let b = app
         .login_as("busy@example.org", &[auuction::domain::Role::Bidder])
         .await;

@@ -2,21 +2,18 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-mod common;
-mod support;
-
+use crate::helpers::{assert_error, auction_in_bidding, published_item, stored_bids, TestApp};
 use auuction::domain::Role;
-use common::{assert_error, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::{auction_in_bidding, published_item, stored_bids};
 
+/// The app, and an item opening at $100.00 in an auction that closes in two hours.
 async fn setup(db: PgPool) -> (TestApp, i64, i64) {
     let app = TestApp::spawn(db).await;
-    let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
-    let auction = auction_in_bidding(&app.db, chrono::Duration::hours(2), 120, None).await;
-    let item = published_item(&app.db, auction, donor, 100_00, "competitive").await;
+    let (auction, item) = app
+        .item_up_for_bids(100_00, chrono::Duration::hours(2))
+        .await;
     (app, auction, item)
 }
 
@@ -45,7 +42,7 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
     assert_eq!(body["seq"], 1);
 
     // Bob bids 150: Ann's proxy answers, the price moves to 150 + one $10 step, Bob is outbid.
-    let r = bob.post(&path, json!({ "amount": 150 })).await;
+    let r = bob.bid(item, 150_00).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let text = r.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap();
@@ -76,7 +73,7 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
     assert_eq!((price, count, seq), (Some(160_00), 2, 2));
 
     // Bob was never the leader, so no outbid email; a lead change queues one for the loser.
-    let r = bob.post(&path, json!({ "amount": 250 })).await;
+    let r = bob.bid(item, 250_00).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["leading"], true);
     let ann_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ann@example.org'")
@@ -101,20 +98,10 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
             .await
             .unwrap()
     };
-    let r: Value = ann
-        .post(&path, json!({ "amount": 300 }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = ann.bid(item, 300_00).await.json().await.unwrap();
     assert_eq!(r["leading"], true);
     let ann_price = price_cents().await;
-    let r: Value = bob
-        .post(&path, json!({ "amount": 400 }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = bob.bid(item, 400_00).await.json().await.unwrap();
     assert_eq!(r["leading"], true);
     let bob_price = price_cents().await;
     let notices: Vec<(i64, Value)> = sqlx::query_as(
@@ -134,9 +121,9 @@ async fn bids_answer_in_the_spec_shapes_and_are_stored(db: PgPool) {
         .execute(&app.db)
         .await
         .unwrap();
-    let r = ann.post(&path, json!({ "amount": 500 })).await;
+    let r = ann.bid(item, 500_00).await;
     assert_eq!(r.json::<Value>().await.unwrap()["leading"], true);
-    let r = bob.post(&path, json!({ "amount": 600 })).await;
+    let r = bob.bid(item, 600_00).await;
     assert_eq!(r.json::<Value>().await.unwrap()["leading"], true);
     let waiting: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM notifications WHERE user_id = $1 AND status = 'scheduled'",
@@ -157,8 +144,7 @@ async fn the_donor_and_managers_list_bids_without_anyones_maximum(db: PgPool) {
         json!({ "amount": 125, "maxProxyAmount": 999 }),
     )
     .await;
-    let mut donor = app.browser();
-    donor.login("donor@example.org", common::PASSWORD).await;
+    let donor = app.log_in("donor@example.org").await;
     let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
     for who in [&donor, &manager] {
         let r = who.get(&format!("/api/items/it_{item}/bids")).await;
@@ -269,27 +255,16 @@ async fn bad_bids_are_refused_with_clear_errors_and_leave_nothing_behind(db: PgP
     )
     .await;
     assert_error(
-        app.anonymous().post(&path, json!({ "amount": 500 })).await,
+        app.anonymous().bid(item, 500_00).await,
         401,
         "unauthenticated",
     )
     .await;
 
     // Unverified accounts cannot bid.
-    let mut newbie = app.browser();
-    app.anonymous()
-        .post(
-            "/api/auth/register",
-            json!({ "name": "New", "email": "new@example.org", "password": common::PASSWORD }),
-        )
-        .await;
-    newbie.login("new@example.org", common::PASSWORD).await;
-    assert_error(
-        newbie.post(&path, json!({ "amount": 500 })).await,
-        403,
-        "email_not_verified",
-    )
-    .await;
+    app.register("new@example.org").await;
+    let newbie = app.log_in("new@example.org").await;
+    assert_error(newbie.bid(item, 500_00).await, 403, "email_not_verified").await;
 
     // Items that are not competitive, or not published, take no bids.
     let donor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'donor@example.org'")
@@ -297,32 +272,14 @@ async fn bad_bids_are_refused_with_clear_errors_and_leave_nothing_behind(db: PgP
         .await
         .unwrap();
     let fixed = published_item(&app.db, auction, donor, 25_00, "fixed_price_event").await;
-    assert_error(
-        ann.post(
-            &format!("/api/items/it_{fixed}/bids"),
-            json!({ "amount": 500 }),
-        )
-        .await,
-        409,
-        "not_biddable",
-    )
-    .await;
+    assert_error(ann.bid(fixed, 500_00).await, 409, "not_biddable").await;
     let draft = published_item(&app.db, auction, donor, 25_00, "competitive").await;
     sqlx::query("UPDATE items SET status = 'draft' WHERE id = $1")
         .bind(draft)
         .execute(&app.db)
         .await
         .unwrap();
-    assert_error(
-        ann.post(
-            &format!("/api/items/it_{draft}/bids"),
-            json!({ "amount": 500 }),
-        )
-        .await,
-        409,
-        "not_biddable",
-    )
-    .await;
+    assert_error(ann.bid(draft, 500_00).await, 409, "not_biddable").await;
 
     assert!(stored_bids(&app.db, item).await.is_empty());
     let seq: i64 = sqlx::query_scalar(
@@ -340,7 +297,6 @@ async fn bids_follow_the_auction_state_and_the_items_close(db: PgPool) {
     let (app, auction, item) = setup(db).await;
     let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
     let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
-    let path = format!("/api/items/it_{item}/bids");
 
     // A manager's pause stops bidding at once; releasing it resumes.
     let r = manager
@@ -350,34 +306,21 @@ async fn bids_follow_the_auction_state_and_the_items_close(db: PgPool) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_error(
-        ann.post(&path, json!({ "amount": 100 })).await,
-        409,
-        "bidding_paused",
-    )
-    .await;
+    assert_error(ann.bid(item, 100_00).await, 409, "bidding_paused").await;
     manager
         .post(
             &format!("/api/auctions/a_{auction}/state"),
             json!({ "state": "catalog" }),
         )
         .await;
-    assert_error(
-        ann.post(&path, json!({ "amount": 100 })).await,
-        409,
-        "bidding_not_open",
-    )
-    .await;
+    assert_error(ann.bid(item, 100_00).await, 409, "bidding_not_open").await;
     manager
         .post(
             &format!("/api/auctions/a_{auction}/state"),
             json!({ "state": "auto" }),
         )
         .await;
-    assert_eq!(
-        ann.post(&path, json!({ "amount": 100 })).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(ann.bid(item, 100_00).await.status(), StatusCode::CREATED);
 
     // When the calendar's bidding close has passed, the item's book refuses.
     let admin = app.login_as("admin@example.org", &[Role::Admin]).await;
@@ -396,12 +339,7 @@ async fn bids_follow_the_auction_state_and_the_items_close(db: PgPool) {
             .status(),
         StatusCode::OK
     );
-    assert_error(
-        ann.post(&path, json!({ "amount": 500 })).await,
-        409,
-        "bidding_closed",
-    )
-    .await;
+    assert_error(ann.bid(item, 500_00).await, 409, "bidding_closed").await;
     assert_eq!(stored_bids(&app.db, item).await.len(), 1);
 }
 
@@ -420,15 +358,7 @@ async fn a_late_bid_extends_the_close_but_never_past_the_hard_deadline(db: PgPoo
     let item = published_item(&app.db, auction, donor, 10_00, "competitive").await;
     let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
     let before = chrono::Utc::now();
-    let body: Value = ann
-        .post(
-            &format!("/api/items/it_{item}/bids"),
-            json!({ "amount": 10 }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = ann.bid(item, 10_00).await.json().await.unwrap();
     let closes: chrono::DateTime<chrono::Utc> = body["closesAt"].as_str().unwrap().parse().unwrap();
     let hard: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT hard_close_at FROM auctions")
@@ -459,7 +389,7 @@ async fn idempotency_keys_replay_the_original_answer_byte_for_byte(db: PgPool) {
     let (status, text) = (first.status(), first.text().await.unwrap());
     assert_eq!(status, StatusCode::CREATED);
     // Someone else bids in between; the retry still returns the original answer.
-    bob.post(&path, json!({ "amount": 200 })).await;
+    bob.bid(item, 200_00).await;
     let retry = ann
         .post(&path, json!({ "amount": 125, "idempotencyKey": "k-1" }))
         .await;
@@ -542,8 +472,7 @@ async fn concurrent_duplicates_make_one_effect_and_survive_a_restart(db: PgPool)
 
     // A second server on the same database (as after a restart) answers from Postgres.
     let app2 = TestApp::spawn(db).await;
-    let mut ann2 = app2.browser();
-    ann2.login("ann@example.org", common::PASSWORD).await;
+    let ann2 = app2.log_in("ann@example.org").await;
     let retry = ann2
         .post(&path, json!({ "amount": 140, "idempotencyKey": "same" }))
         .await;
@@ -613,36 +542,22 @@ async fn recorded_bids_replay_after_the_close_moves_before_them(db: PgPool) {
     let (app, auction, item) = setup(db.clone()).await;
     let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
     let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
-    let path = format!("/api/items/it_{item}/bids");
-    assert_eq!(
-        ann.post(&path, json!({ "amount": 100 })).await.status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        bob.post(&path, json!({ "amount": 120 })).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(ann.bid(item, 100_00).await.status(), StatusCode::CREATED);
+    assert_eq!(bob.bid(item, 120_00).await.status(), StatusCode::CREATED);
     sqlx::query("UPDATE auctions SET bidding_close_at = now() - interval '1 hour', state = 'paused' WHERE id = $1")
         .bind(auction)
         .execute(&db)
         .await
         .unwrap();
     let restarted = TestApp::spawn(db).await;
-    let mut ws = support::Ws::connect(&restarted.base, None).await;
+    let mut ws = restarted.ws().await;
     let snap = ws.subscribe(&format!("item:it_{item}")).await;
     assert_eq!(snap["seq"], 2, "{snap}");
     assert_eq!(snap["bidCount"], 2);
-    let mut carl = restarted.browser();
-    restarted
-        .create_user("carl@example.org", &[Role::Bidder])
+    let carl = restarted
+        .login_as("carl@example.org", &[Role::Bidder])
         .await;
-    carl.login("carl@example.org", common::PASSWORD).await;
-    assert_error(
-        carl.post(&path, json!({ "amount": 500 })).await,
-        409,
-        "bidding_closed",
-    )
-    .await;
+    assert_error(carl.bid(item, 500_00).await, 409, "bidding_closed").await;
 }
 
 /// `bids` has no per-row foreign keys (migration 0004); triggers keep the references
@@ -651,12 +566,7 @@ async fn recorded_bids_replay_after_the_close_moves_before_them(db: PgPool) {
 async fn items_and_bidders_with_bids_cannot_be_deleted(db: PgPool) {
     let (app, auction, item) = setup(db).await;
     let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
-    let r = ann
-        .post(
-            &format!("/api/items/it_{item}/bids"),
-            json!({ "amount": 125 }),
-        )
-        .await;
+    let r = ann.bid(item, 125_00).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let ann_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ann@example.org'")
         .fetch_one(&app.db)
