@@ -46,8 +46,6 @@ pub struct Config {
     /// every statement (about 15% of the server's and of Postgres's at 2,000 bids/s).
     /// A URL without `sslmode` uses TLS when the server offers it.
     pub database_url: String,
-    /// `REDIS_URL`, optional: cross-node fan-out and shared rate limits.
-    pub redis_url: Option<String>,
     /// `BIND`, default `127.0.0.1:8080`.
     pub bind: SocketAddr,
     /// `BASE_URL`, default `http://<BIND>`: links in emails, the WebSocket Origin check,
@@ -155,7 +153,6 @@ impl Config {
             database_url: var("DATABASE_URL").unwrap_or_else(|| {
                 "postgres://postgres@127.0.0.1:5432/auuction?sslmode=disable".into()
             }),
-            redis_url: var("REDIS_URL"),
             bind,
             base_url,
             secret_key,
@@ -200,7 +197,6 @@ impl Config {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         Config {
             database_url: database_url.to_string(),
-            redis_url: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             base_url: Url::parse("http://127.0.0.1").expect("static URL"),
             secret_key: "test-secret-key-test-secret-key-test-secret-key".into(),

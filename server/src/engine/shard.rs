@@ -52,6 +52,10 @@ const NOT_LIVE_FOR: Duration = Duration::from_secs(10);
 /// The most not-live items one shard remembers. Ids can be made up by anyone, so the memory
 /// is bounded; beyond it the oldest are forgotten, which only costs a load each.
 const NOT_LIVE_MAX: usize = 10_000;
+/// The longest the close timer sleeps before looking at the clock again. Closes are decided
+/// by the engine's clock, which need not be the runtime's: a wall clock stepped by NTP, or
+/// a test's clock moved forward, is noticed within this (one wake-up a second per shard).
+const CLOSE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Bid commands taken before a waiting touch is: touches (first looks at an item) never
 /// starve under a storm, and never hold a bid up by more than one lookup.
 const BIDS_PER_TOUCH: u32 = 16;
@@ -175,8 +179,12 @@ impl Shard {
         let mut bids_since_touch = 0u32;
         loop {
             let next_close = self.closes.peek().map(|Reverse((at, _))| *at);
-            let sleep =
-                next_close.map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+            let sleep = next_close.map(|at| {
+                (at - self.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(CLOSE_CHECK_EVERY)
+            });
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,

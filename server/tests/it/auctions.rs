@@ -1,7 +1,12 @@
 //! Auctions: the current one, the admin's calendar, manager overrides, calendar flips.
 
 use crate::helpers::{assert_error, calendar_json, TestApp};
-use auuction::domain::Role;
+use std::sync::Arc;
+
+use auuction::{
+    clock::{Clock, ManualClock},
+    domain::Role,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -324,13 +329,16 @@ async fn a_manager_overrides_the_state_and_releases_it_with_audit_entries(db: Pg
 /// survives a restart) and audited as the system's.
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_state_flips_by_itself_when_bidding_opens(db: PgPool) {
-    let app = TestApp::spawn(db).await;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::builder().with_clock(clock.clone()).spawn(db).await;
     let admin = app.login_as("admin@example.org", &[Role::Admin]).await;
     let mut cal = calendar_json(2026, 0);
-    let opens = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let opens = clock.now() + chrono::Duration::hours(1);
     cal["biddingOpenAt"] = json!(opens);
     let created: Value = admin.post("/api/auctions", cal).await.json().await.unwrap();
     assert_eq!(created["state"], "catalog");
+    // An hour later by the app's clock: the scheduler (which looks every second) flips it.
+    clock.set(opens + chrono::Duration::seconds(1));
 
     let mut stored = String::new();
     for _ in 0..100 {

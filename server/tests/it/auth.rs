@@ -525,3 +525,25 @@ async fn writes_are_rate_limited_per_account(db: PgPool) {
     )
     .await;
 }
+
+/// Emails leave through the mailer the app is given (the builder's swap), not the default.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn emails_go_through_the_mailer_the_app_is_given(db: PgPool) {
+    let elsewhere = std::env::temp_dir().join(format!("auuction-mail-{}", uuid::Uuid::new_v4()));
+    let mailer =
+        auuction::mail::Mailer::new(None, elsewhere.clone(), "Test <test@example.org>").unwrap();
+    let app = TestApp::builder().with_mailer(mailer).spawn(db).await;
+    let r = app.register("jane@example.org").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(
+        app.emails_to("jane@example.org").is_empty(),
+        "not the default"
+    );
+    let sent: Vec<String> = std::fs::read_dir(&elsewhere)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains("jane@example.org") && sent[0].contains("/verify?token="));
+    let _ = std::fs::remove_dir_all(&elsewhere);
+}

@@ -85,19 +85,23 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 }
 
 #[test]
-fn compose_has_the_four_services_on_the_expected_images() {
+fn compose_has_the_three_services_on_the_expected_images() {
     let compose = compose();
-    for name in ["proxy", "web", "db", "cache"] {
+    for name in ["proxy", "web", "db"] {
         service(&compose, name);
     }
+    // Nothing in the server uses Redis yet: the stack must not claim it does.
+    assert!(
+        compose
+            .get("services")
+            .and_then(|s| s.get("cache"))
+            .is_none(),
+        "no Redis service until the server uses one"
+    );
     assert!(image(service(&compose, "proxy")).starts_with("caddy:2"));
     assert!(
         image(service(&compose, "db")).starts_with("postgres:16"),
         "db must be postgres:16"
-    );
-    assert!(
-        image(service(&compose, "cache")).starts_with("redis:7"),
-        "cache must be redis:7"
     );
     assert!(
         service(&compose, "web").get("build").is_some(),
@@ -116,7 +120,6 @@ fn compose_declares_every_named_volume() {
         "media",
         "static_assets",
         "pg_data",
-        "redis_data",
         "backups",
         "caddy_data",
         "caddy_config",
@@ -137,10 +140,6 @@ fn web_waits_for_a_healthy_database_and_talks_to_the_stack() {
         deps.iter().any(|d| d == "db"),
         "web must depend on db: {deps:?}"
     );
-    assert!(
-        deps.iter().any(|d| d == "cache"),
-        "web must depend on cache: {deps:?}"
-    );
     let db_condition = web
         .get("depends_on")
         .and_then(|d| d.get("db"))
@@ -157,10 +156,9 @@ fn web_waits_for_a_healthy_database_and_talks_to_the_stack() {
         database_url.contains("@db:5432/"),
         "DATABASE_URL points at db: {database_url}"
     );
-    let redis_url = env_value(web, "REDIS_URL").expect("web sets REDIS_URL");
     assert!(
-        redis_url.starts_with("redis://cache:"),
-        "REDIS_URL points at cache: {redis_url}"
+        env_value(web, "REDIS_URL").is_none(),
+        "the server reads no REDIS_URL yet"
     );
     let bind = env_value(web, "BIND").unwrap_or_default();
     assert!(

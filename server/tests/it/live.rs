@@ -4,7 +4,9 @@
 #![allow(clippy::inconsistent_digit_grouping)]
 
 use crate::helpers::{auction_in_bidding, published_item, stored_bids, TestApp, Ws};
-use auuction::domain::Role;
+use std::sync::Arc;
+
+use auuction::{clock::ManualClock, domain::Role};
 use futures_util::SinkExt;
 use serde_json::json;
 use sqlx::PgPool;
@@ -119,7 +121,8 @@ async fn the_socket_refuses_what_it_cannot_use(db: PgPool) {
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
-    let app = TestApp::spawn(db).await;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::builder().with_clock(clock.clone()).spawn(db).await;
     let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
     // Closes in 3 s; the soft-close window is 2 s, the hard deadline 4 s away.
     let auction = auction_in_bidding(
@@ -135,11 +138,8 @@ async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
     let snap = ann.subscribe(&format!("item:it_{item}")).await;
     let original: chrono::DateTime<chrono::Utc> =
         snap["closesAt"].as_str().unwrap().parse().unwrap();
-    // Wait until inside the last 2 s, then bid: the close moves later.
-    let wait = (original - chrono::Utc::now() - chrono::Duration::milliseconds(1500))
-        .to_std()
-        .unwrap_or_default();
-    tokio::time::sleep(wait).await;
+    // Inside the last 2 s, a bid moves the close later.
+    clock.set(original - chrono::Duration::milliseconds(1500));
     let r = ann.bid("late", item, "5", None).await;
     assert_eq!(r["status"], 201, "{r}");
     let closing = ann.next_of("closing").await;
@@ -148,6 +148,7 @@ async fn subscribers_hear_soft_close_extensions_and_the_close(db: PgPool) {
         closing["closesAt"].as_str().unwrap().parse().unwrap();
     assert!(extended > original);
     // And when it comes, the close itself is announced.
+    clock.set(extended + chrono::Duration::milliseconds(1));
     let closed = ann.next_of("closing").await;
     assert_eq!(closed["closed"], true);
     assert_eq!(closed["closesAt"], closing["closesAt"]);

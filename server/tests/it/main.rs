@@ -28,6 +28,7 @@ mod deploy_files;
 mod donor_pages;
 mod durability;
 mod events;
+mod holes;
 mod images;
 mod item_page;
 mod items;

@@ -2,11 +2,14 @@
 //! test's own database (one per test, from `#[sqlx::test]`), driven over HTTP and WebSocket
 //! like a client would.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use auuction::{
+    app::Parts,
+    clock::ManualClock,
     config::{Config, RateLimitConfig},
     domain::{Role, Roles},
+    mail::Mailer,
     passwords,
     store::users,
     Application,
@@ -33,23 +36,18 @@ pub struct TestApp {
 
 /// Builds a [`TestApp`]. `TestApp::spawn(db)` is `TestApp::builder().spawn(db)`.
 ///
-/// What can be swapped today, all of it without touching `server/src`:
+/// What can be swapped:
 /// - the configuration: [`TestAppBuilder::with_config`] (rate limits, `base_url`,
 ///   `trust_proxy`...; keep `mail_dir` and `media_dir` under `dir`, where the helpers look);
-/// - the database's availability, once the app runs: [`TestApp::database_outage`];
-/// - the mailer, only as far as the configuration goes: `smtp_url` is unset, so every email
-///   is written under `dir/mail/` and read back by [`TestApp::emails_to`].
-///
-/// Not swappable yet, because `Application::build_with_pool` makes them itself:
-/// - the clock: `AppState::clock` is always a `SystemClock`, so time-driven tests (soft
-///   close, scheduled state flips) wait for real seconds. Once the app takes a clock, add
-///   `with_clock(..)` here, holding a fake clock the test moves.
-/// - the mailer: `Mailer::new` is given the config's SMTP URL or mail folder. Once the app
-///   takes a mailer, add `with_mailer(..)` here with an in-memory outbox, and have
-///   `emails_to` read that instead of files.
+/// - the clock: [`TestAppBuilder::with_clock`], a [`ManualClock`] the test moves, so
+///   time-driven behaviour (a close passing, a calendar flip) needs no real waiting;
+/// - the mailer: [`TestAppBuilder::with_mailer`] (by default every email is written under
+///   `dir/mail/` and read back by [`TestApp::emails_to`]);
+/// - the database's availability, once the app runs: [`TestApp::database_outage`].
 pub struct TestAppBuilder {
     config: Config,
     dir: PathBuf,
+    parts: Parts,
 }
 
 impl TestApp {
@@ -64,7 +62,11 @@ impl TestApp {
             write_per_ip: 100_000,
             write_per_account: 100_000,
         };
-        TestAppBuilder { config, dir }
+        TestAppBuilder {
+            config,
+            dir,
+            parts: Parts::default(),
+        }
     }
 
     /// The app with the test configuration, serving on a free port.
@@ -80,10 +82,23 @@ impl TestAppBuilder {
         self
     }
 
+    /// Everything in the app reads "now" from `clock` (the engine's bids and closes, the
+    /// calendar, tokens); the test moves it.
+    pub fn with_clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.parts.clock = Some(clock);
+        self
+    }
+
+    /// Emails go to `mailer` instead of `dir/mail/`.
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.parts.mailer = Some(mailer);
+        self
+    }
+
     /// Starts the app on `db` and returns once it listens. It serves until the `TestApp` is
     /// dropped.
     pub async fn spawn(self, db: PgPool) -> TestApp {
-        let app = Application::build_with_pool(self.config, db.clone())
+        let app = Application::build_with(self.config, db.clone(), self.parts)
             .await
             .expect("app builds");
         let port = app.port();
