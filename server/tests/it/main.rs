@@ -18,6 +18,7 @@
 
 mod helpers;
 
+mod architecture;
 mod auctions;
 mod auth;
 mod bids;
