@@ -1,9 +1,11 @@
 //! auuction: a real-time fundraising auction platform for a congregation's yearly auction.
 //!
-//! The tree follows the request: `http` (JSON) and `pages` (HTML) are thin edges that call
-//! the workflows in `services`, which use the `store` and the `engine`; the `domain` core is
-//! plain Rust with no I/O. Shared leaves (`state`, `error`, `session`, `limits`,
-//! `templates`) import no edge; `app` assembles everything. See docs/ARCHITECTURE.md.
+//! The tree follows the request: `http` (JSON), `pages` (HTML) and `live` (WebSocket) are
+//! thin edges; the HTTP ones call the workflows in `services`, which use the `store`; bids
+//! go to the `engine`, which reaches storage and sockets only through its ports. The
+//! `domain` rules are a crate of their own, with no I/O. Shared leaves (`state`, `error`,
+//! `session`, `limits`, `templates`) import no edge; `app` assembles everything. See
+//! docs/ARCHITECTURE.md (and `tests/it/architecture.rs`, which checks these rules).
 
 pub mod app;
 pub mod cli;
