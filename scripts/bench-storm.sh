@@ -6,6 +6,8 @@
 #   scripts/bench-storm.sh                       # rates 2000 10000 30000 50000
 #   RATES="20000 40000" DURATION=20 scripts/bench-storm.sh
 #   BIDDERS=500 ITEMS=1000 GEN_THREADS=1 scripts/bench-storm.sh
+#   EXTRA_ARGS="--flooders 4" scripts/bench-storm.sh     # with guest sockets flooding subscribes
+#   BIN=/some/dir SKIP_BUILD=1 scripts/bench-storm.sh      # other binaries (e.g. an older server)
 #
 # Every run's post-run check must pass (no lost, duplicated or mis-priced bid); the script
 # stops at the first that fails. Reports land in $OUT (default target/bench-storm/), with the
@@ -26,8 +28,8 @@ EXTRA_ARGS="${EXTRA_ARGS:-}"
 GEN_THREADS="${GEN_THREADS:-1}"
 
 scripts/services.sh
-cargo build --release -p auuction -p auuction-loadtest
-BIN=target/release
+BIN="${BIN:-target/release}"
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p auuction -p auuction-loadtest
 mkdir -p "$OUT"
 
 DB_NAME="auuction_bench_storm_$$"

@@ -45,6 +45,7 @@ run() {
     "$LT" --quiet --json "$OUT/$name.json" --html "$OUT/$name.html" "$@"
 }
 run storm storm --bidders 20 --items 5 --rate 200 --duration 3
+run storm-flood storm --bidders 10 --items 3 --rate 100 --duration 3 --flooders 2 --flood-rate 50
 run hot-item hot-item --bidders 50 --rounds 2
 run watchers watchers --watchers 100 --items 5 --bidders 5 --rate 50 --duration 3
 run idle idle --connections 200 --duration 2

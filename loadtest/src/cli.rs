@@ -122,6 +122,13 @@ pub struct StormArgs {
     /// Share of bids that carry a proxy maximum above their amount (0..1).
     #[arg(long, default_value_t = 0.1)]
     pub proxy_share: f64,
+    /// Guest sockets flooding subscribe frames during the run (the auction, every item and
+    /// hundreds of made-up items in each), to see what a hostile client costs the bidders.
+    #[arg(long, default_value_t = 0)]
+    pub flooders: usize,
+    /// Subscribe frames per second sent by all flooders together.
+    #[arg(long, default_value_t = 500.0)]
+    pub flood_rate: f64,
 }
 
 #[derive(Args, Debug, Clone)]

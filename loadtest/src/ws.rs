@@ -70,6 +70,7 @@ impl Sources {
 }
 
 /// Where and how to connect.
+#[derive(Clone)]
 pub struct Target {
     pub ws_url: Url,
     pub addr: SocketAddr,

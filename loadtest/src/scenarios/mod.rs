@@ -1,6 +1,7 @@
 //! The scenarios. Each builds its world, runs its load, checks, and returns a report.
 
 pub mod browse;
+pub mod flood;
 pub mod hot_item;
 pub mod idle;
 pub mod storm;

@@ -120,6 +120,8 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
             ("duration (s)", args.duration.to_string()),
             ("warm-up (s, not measured)", args.warmup.to_string()),
             ("proxy share", args.proxy_share.to_string()),
+            ("flooders", args.flooders.to_string()),
+            ("flood frames/s", args.flood_rate.to_string()),
             ("soft close window (s)", window.to_string()),
             ("auction", world.auction.id.to_string()),
         ]),
@@ -165,6 +167,13 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     let ticker = run::tick_progress(bar.clone(), live.clone(), start);
     let total = (args.rate * duration.as_secs_f64()).round() as u64;
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let (flood, flooders) = super::flood::start(
+        ctx,
+        &world,
+        args.flooders,
+        args.flood_rate,
+        start + duration,
+    );
     let mut schedule = Schedule {
         start,
         interval,
@@ -209,6 +218,9 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
             Err(_) => disconnects += 1,
         }
     }
+    for f in flooders {
+        let _ = f.await;
+    }
     drop(samples);
     bar.finish_and_clear();
     ticker.abort();
@@ -240,6 +252,21 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
     report
         .figures
         .insert("bidder task failures".into(), disconnects.to_string());
+    if args.flooders > 0 {
+        use std::sync::atomic::Ordering::Relaxed;
+        report.figures.insert(
+            "flood frames sent".into(),
+            flood.frames_sent.load(Relaxed).to_string(),
+        );
+        report.figures.insert(
+            "flood slow_down answers".into(),
+            flood.slow_downs.load(Relaxed).to_string(),
+        );
+        report.figures.insert(
+            "flood reconnects".into(),
+            flood.reconnects.load(Relaxed).to_string(),
+        );
+    }
     let check = run::verify(&world, &ctx.target, &sent).await?;
     report.figures.insert(
         "soft-close extensions (replayed)".into(),

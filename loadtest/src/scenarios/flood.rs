@@ -1,0 +1,88 @@
+//! Flooders: guest sockets that hammer the server with subscribe frames while another
+//! scenario runs (`storm --flooders N`), the way a broken or hostile client would: every
+//! frame names the auction, every item of the run and hundreds of made-up items. They read
+//! what comes back (so their outbox does not overflow and get them cut off at once) and
+//! reconnect when the server closes them. The bidders' latency beside a quiet run's says
+//! what the flood costs them.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Ctx;
+use crate::setup::World;
+
+/// Made-up item ids per frame (far above any real id).
+const MADE_UP_PER_FRAME: u64 = 300;
+
+/// What the flooders did.
+#[derive(Default)]
+pub struct FloodStats {
+    pub frames_sent: AtomicU64,
+    pub slow_downs: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+/// Starts `flooders` sockets sending `rate` subscribe frames a second in all until
+/// `until`. Join the handles to wait for them.
+pub fn start(
+    ctx: &Ctx,
+    world: &World,
+    flooders: usize,
+    rate: f64,
+    until: Instant,
+) -> (Arc<FloodStats>, Vec<tokio::task::JoinHandle<()>>) {
+    let stats = Arc::new(FloodStats::default());
+    let mut topics = vec![format!("auction:{}", world.auction.id)];
+    topics.extend(world.items.iter().map(|i| format!("item:{}", i.id)));
+    topics.extend((0..MADE_UP_PER_FRAME).map(|n| format!("item:it_{}", 900_000_000 + n)));
+    let frame = serde_json::json!({ "type": "subscribe", "topics": topics }).to_string();
+    let every = Duration::from_secs_f64(flooders.max(1) as f64 / rate.max(0.001));
+    let tasks = (0..flooders)
+        .map(|_| {
+            let (ctx_target, sources) = (ctx.target.clone(), ctx.sources.clone());
+            let (frame, stats) = (frame.clone(), stats.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    let Ok(socket) = crate::ws::connect(&ctx_target, &sources, None).await else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    let (mut write, mut read) = socket.split();
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tokio::select! {
+                            _ = tick.tick() => {
+                                if Instant::now() >= until {
+                                    return;
+                                }
+                                if write.send(Message::Text(frame.clone().into())).await.is_err() {
+                                    break;
+                                }
+                                stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                            message = read.next() => match message {
+                                Some(Ok(Message::Text(text))) => {
+                                    if text.contains("\"slow_down\"") {
+                                        stats.slow_downs.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                }
+                                Some(Ok(_)) => {}
+                                _ => break,
+                            },
+                        }
+                    }
+                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    (stats, tasks)
+}
