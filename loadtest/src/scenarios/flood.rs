@@ -1,6 +1,6 @@
 //! Flooders: guest sockets that hammer the server with subscribe frames while another
 //! scenario runs (`storm --flooders N`), the way a broken or hostile client would: every
-//! frame names the auction, every item of the run and hundreds of made-up items. They read
+//! frame names hundreds of made-up items, the auction and every item of the run. They read
 //! what comes back (so their outbox does not overflow and get them cut off at once) and
 //! reconnect when the server closes them. The bidders' latency beside a quiet run's says
 //! what the flood costs them.
@@ -40,9 +40,13 @@ pub fn start(
     until: Instant,
 ) -> (Arc<FloodStats>, Vec<tokio::task::JoinHandle<()>>) {
     let stats = Arc::new(FloodStats::default());
-    let mut topics = vec![format!("auction:{}", world.auction.id)];
+    // Made-up ids first (each one the server has not seen may cost it a storage read),
+    // then the auction and the real items (snapshots).
+    let mut topics: Vec<String> = (0..MADE_UP_PER_FRAME)
+        .map(|n| format!("item:it_{}", 900_000_000 + n))
+        .collect();
+    topics.push(format!("auction:{}", world.auction.id));
     topics.extend(world.items.iter().map(|i| format!("item:{}", i.id)));
-    topics.extend((0..MADE_UP_PER_FRAME).map(|n| format!("item:it_{}", 900_000_000 + n)));
     let frame = serde_json::json!({ "type": "subscribe", "topics": topics }).to_string();
     let every = Duration::from_secs_f64(flooders.max(1) as f64 / rate.max(0.001));
     let tasks = (0..flooders)

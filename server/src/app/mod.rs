@@ -11,6 +11,10 @@ use axum::{middleware, serve::ListenerExt, Router};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
@@ -35,6 +39,10 @@ pub struct Parts {
     /// Where emails go.
     pub mailer: Option<Mailer>,
 }
+
+/// How long background tasks (the scheduler, the shards, the journals committing what they
+/// hold) get to finish once serving has stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A built server, bound to its port but not yet serving.
 pub struct Application {
@@ -109,9 +117,11 @@ impl Application {
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await
             .context("serving")?;
-        // The shards stop taking commands; each journal commits what it already has.
+        // The shards stop taking commands; each journal commits what it already has. One
+        // deadline for them all: a stop must not take five seconds per stuck task.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         for task in background.into_iter().chain(self.engine_tasks.0) {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            let _ = tokio::time::timeout_at(deadline, task).await;
         }
         tracing::info!("stopped");
         Ok(())
@@ -200,6 +210,26 @@ pub fn router(state: AppState, hub: Arc<Hub>) -> Router {
             state.clone(),
             http::ops::track,
         ))
+        // Every log line of a request carries its id, and the response names it
+        // (`x-request-id`), so a failure someone reports can be found in the logs. An id
+        // sent by the proxy in front is kept.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    id
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // A bug must cost one request a 500, never the connection or the process.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             http::error::panic_response,

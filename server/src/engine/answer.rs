@@ -283,16 +283,11 @@ mod tests {
     #[test]
     fn the_accepted_shapes_are_pinned() {
         // The exact bytes clients and the idempotency table see: money as written decimals.
-        assert_eq!(
-            &*accepted_reply(ItemId(123), &accepted(true), 2, 999).body,
-            r#"{"itemId":"it_123","leading":true,"currentBid":150.00,"seq":2,"bidCount":2,"nextMinimum":160.00,"closesAt":"2027-01-15T08:00:00Z"}"#
-        );
+        let leading = accepted_reply(ItemId(123), &accepted(true), 2, 999);
+        insta::assert_snapshot!(leading.body, @r#"{"itemId":"it_123","leading":true,"currentBid":150.00,"seq":2,"bidCount":2,"nextMinimum":160.00,"closesAt":"2027-01-15T08:00:00Z"}"#);
         let outbid = accepted_reply(ItemId(123), &accepted(false), 2, 999);
         assert_eq!(outbid.status, 201);
-        assert_eq!(
-            &*outbid.body,
-            r#"{"itemId":"it_123","leading":false,"currentBid":150.00,"leadingBidderId":"p_999","seq":2,"bidCount":2,"nextMinimum":160.00,"closesAt":"2027-01-15T08:00:00Z"}"#
-        );
+        insta::assert_snapshot!(outbid.body, @r#"{"itemId":"it_123","leading":false,"currentBid":150.00,"leadingBidderId":"p_999","seq":2,"bidCount":2,"nextMinimum":160.00,"closesAt":"2027-01-15T08:00:00Z"}"#);
     }
 
     #[test]
@@ -301,18 +296,12 @@ mod tests {
             minimum: Cents(13000),
         });
         assert_eq!(low.status, 409);
-        assert_eq!(
-            &*low.body,
-            r#"{"error":"bid_too_low","message":"Your bid is below the minimum. The least you can bid now is $130.00.","minimum":130.00}"#
-        );
+        insta::assert_snapshot!(low.body, @r#"{"error":"bid_too_low","message":"Your bid is below the minimum. The least you can bid now is $130.00.","minimum":130.00}"#);
         let max = refusal_reply(&Refusal::MaxBelowAmount {
             amount: Cents(5000),
         });
         assert_eq!(max.status, 422);
-        assert_eq!(
-            &*BidReply::storage_unavailable().body,
-            r#"{"error":"storage_unavailable","message":"Your bid was not recorded because the database is not answering. Please try again in a moment."}"#
-        );
+        insta::assert_snapshot!(BidReply::storage_unavailable().body, @r#"{"error":"storage_unavailable","message":"Your bid was not recorded because the database is not answering. Please try again in a moment."}"#);
     }
 
     #[test]

@@ -34,6 +34,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     domain::{Cents, ItemId, UserId},
@@ -146,7 +147,7 @@ pub fn spawn<J: JournalStore>(
     // Unbounded, but it holds at most one message per item of the shard between fences.
     let (broken_tx, broken_rx) = mpsc::unbounded_channel();
     let (fanout_tx, fanout_rx) = mpsc::channel::<Vec<Published>>(FANOUT_QUEUE);
-    tokio::spawn(fanout(read_model, publisher, fanout_rx));
+    tokio::spawn(fanout(read_model, publisher, fanout_rx).in_current_span());
     let journal = Journal {
         store,
         rx,
@@ -155,7 +156,7 @@ pub fn spawn<J: JournalStore>(
         fanout: fanout_tx,
         metrics,
     };
-    let task = tokio::spawn(journal.run(shutdown));
+    let task = tokio::spawn(journal.run(shutdown).in_current_span());
     (
         JournalHandle {
             tx,

@@ -46,6 +46,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     clock::Clock,
@@ -162,30 +163,38 @@ impl Engine {
         for (index, loaded) in loaded.into_iter().enumerate() {
             let (commands, commands_rx) = mpsc::channel(SHARD_QUEUE);
             let (touches, touches_rx) = mpsc::channel(TOUCH_QUEUE);
-            let (journal, journal_task) = journal::spawn(
-                storage.journal(),
-                read_model.clone(),
-                publisher.clone(),
-                metrics.clone(),
-                shutdown.clone(),
-            );
-            let shard = Shard::new(
-                ShardParts {
-                    index,
-                    clock: clock.clone(),
-                    read_model: read_model.clone(),
-                    publisher: publisher.clone(),
-                    books: books.clone(),
-                    gates: gates.clone(),
-                    journal,
-                },
-                loaded,
-            );
+            // Every log line of a shard, its loader and its journal names the shard.
+            let span = tracing::info_span!("shard", index);
+            let (journal, journal_task) = span.in_scope(|| {
+                journal::spawn(
+                    storage.journal(),
+                    read_model.clone(),
+                    publisher.clone(),
+                    metrics.clone(),
+                    shutdown.clone(),
+                )
+            });
+            let shard = span.in_scope(|| {
+                Shard::new(
+                    ShardParts {
+                        index,
+                        clock: clock.clone(),
+                        read_model: read_model.clone(),
+                        publisher: publisher.clone(),
+                        books: books.clone(),
+                        gates: gates.clone(),
+                        journal,
+                    },
+                    loaded,
+                )
+            });
             let inbox = Inbox {
                 commands: commands_rx,
                 touches: touches_rx,
             };
-            tasks.push(tokio::spawn(shard.run(inbox, shutdown.clone())));
+            tasks.push(tokio::spawn(
+                shard.run(inbox, shutdown.clone()).instrument(span),
+            ));
             tasks.push(journal_task);
             queues.push(ShardQueues { commands, touches });
         }

@@ -23,6 +23,7 @@ use tokio::{
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     clock::Clock,
@@ -120,7 +121,7 @@ impl Shard {
     pub fn new<B: BookSource>(parts: ShardParts<B>, loaded: Vec<LoadedBook>) -> Shard {
         let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
         let (load_tx, load_rx) = mpsc::unbounded_channel();
-        tokio::spawn(loader(parts.books, parts.gates, load_rx, loaded_tx));
+        tokio::spawn(loader(parts.books, parts.gates, load_rx, loaded_tx).in_current_span());
         let mut shard = Shard {
             index: parts.index,
             clock: parts.clock,
@@ -262,8 +263,13 @@ impl Shard {
                 // again, keeping the commands that wait. The older load's result no longer
                 // matches the item's token and is dropped when it comes.
                 Some(Slot::Loading { waiting, .. }) => self.start_load(item, waiting),
-                // It may be live now (published): its next command loads it.
-                Some(Slot::NotLive { .. }) | None => {}
+                // It may be live now (published): load it, so that its first look finds it
+                // in the read model.
+                Some(Slot::NotLive { .. }) | None => {
+                    if !self.db_is_down() {
+                        self.start_load(item, Vec::new());
+                    }
+                }
             }
             return;
         }

@@ -275,6 +275,8 @@ pub fn auction_snapshot(
 
 #[cfg(test)]
 mod tests {
+    // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
+    #![allow(clippy::inconsistent_digit_grouping)]
     use super::*;
 
     #[test]
@@ -316,5 +318,41 @@ mod tests {
             m.as_str(),
             r#"{"type":"bid_result","ref":"a\"b","status":201,"body":{"currentBid":125.00}}"#
         );
+    }
+
+    fn state() -> ItemState {
+        ItemState {
+            item: ItemId(12),
+            auction: AuctionId(1),
+            price: Some(Cents(125_00)),
+            bid_count: 3,
+            seq: 3,
+            leader_paddle: Some(105),
+            next_minimum: Cents(130_00),
+            opening: Cents(50_00),
+            closes_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    /// Every server message's exact bytes: what clients (client-js, the load tester, other
+    /// people's code) read. A change here is a change of the protocol (docs/protocol.md).
+    #[test]
+    fn server_messages_are_pinned() {
+        let now = DateTime::from_timestamp(1_799_999_000, 0).unwrap();
+        let s = state();
+        insta::assert_snapshot!(price(&s), @r#"{"type":"price","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}"#);
+        insta::assert_snapshot!(item_snapshot(&s, now), @r#"{"type":"snapshot","topic":"item:it_12","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00,"openingBid":50.00,"closed":false}"#);
+        insta::assert_snapshot!(auction_snapshot(AuctionId(1), Some(AuctionState::Bidding), &[s.clone()], now), @r#"{"type":"snapshot","topic":"auction:a_1","auctionId":"a_1","state":"bidding","serverTime":"2027-01-15T07:43:20Z","items":[{"itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}]}"#);
+        insta::assert_snapshot!(outbid(&s), @r#"{"type":"outbid","itemId":"it_12","currentBid":125.00,"nextMinimum":130.00,"seq":3}"#);
+        insta::assert_snapshot!(closing(s.item, s.closes_at, true), @r#"{"type":"closing","itemId":"it_12","closesAt":"2027-01-15T08:00:00Z","closed":true}"#);
+        insta::assert_snapshot!(auction_state(AuctionId(1), AuctionState::Paused), @r#"{"type":"auction","auctionId":"a_1","state":"paused"}"#);
+        insta::assert_snapshot!(pong(Some(1.5), now), @r#"{"type":"pong","clientTime":1.5,"serverTime":1799999000000}"#);
+        insta::assert_snapshot!(error("slow_down", "Wait."), @r#"{"type":"error","error":"slow_down","message":"Wait."}"#);
+        let before_the_first_bid = ItemState {
+            price: None,
+            leader_paddle: None,
+            ..s
+        };
+        insta::assert_snapshot!(price(&before_the_first_bid), @r#"{"type":"price","itemId":"it_12","currentBid":null,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":null,"nextMinimum":130.00}"#);
     }
 }

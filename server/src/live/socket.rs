@@ -26,6 +26,7 @@ use axum::{
 use dashmap::DashMap;
 use futures_util::{future::BoxFuture, SinkExt};
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
@@ -183,11 +184,22 @@ async fn upgrade(State(edge): State<Edge>, request: Request) -> Response {
         .max_write_buffer_size(MAX_QUEUED_BYTES * 2)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| run(edge, socket, who, slot).instrument(span))
+        .on_upgrade(move |socket| {
+            let (live, shutdown) = (edge.live, edge.app.shutdown);
+            run(live, shutdown, socket, who, slot).instrument(span)
+        })
 }
 
-async fn run(edge: Edge, mut socket: WebSocket, who: Option<Who>, slot: Slot) {
-    let mut session = Session::new(edge.live.clone(), who);
+/// One connection, until it closes. It holds only what it needs (an idle connection should
+/// cost a few KB): the session's handles and the shutdown token.
+async fn run(
+    live: Live,
+    shutdown: CancellationToken,
+    mut socket: WebSocket,
+    who: Option<Who>,
+    slot: Slot,
+) {
+    let mut session = Session::new(live, who);
     let outbox = session.outbox().clone();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -221,7 +233,7 @@ async fn run(edge: Edge, mut socket: WebSocket, who: Option<Who>, slot: Slot) {
                     break None;
                 }
             }
-            _ = edge.app.shutdown.cancelled() => break Some((1001, "server restarting")),
+            _ = shutdown.cancelled() => break Some((1001, "server restarting")),
         }
     };
     if let Some((code, reason)) = close {
