@@ -3,11 +3,14 @@
 #
 #   scripts/test.sh
 #
-# 1. starts local PostgreSQL and Redis if needed (scripts/services.sh);
-# 2. Rust: every crate, every target (unit, integration, doc, examples, benches build);
-# 3. the load tester's scenarios at tiny sizes, with their post-run checks;
-# 4. JavaScript unit tests in client-js/test/ (node --test), when there are any;
-# 5. browser tests in tests-e2e/ (node --test + system Chromium), when that package exists.
+# 1. the test of scripts/services.sh's install logic, with stubs (scripts/test-services.sh);
+# 2. makes local PostgreSQL and Redis ready (scripts/services.sh: installs them when
+#    missing, as root on Debian/Ubuntu, and starts them);
+# 3. Rust: every crate, every target (unit, integration, doc, examples, benches build);
+# 4. the load tester's scenarios at tiny sizes, with their post-run checks;
+# 5. JavaScript unit tests in client-js/test/ (node --test), when there are any;
+# 6. browser tests in tests-e2e/ (node --test + system Chromium, installed as root when
+#    missing), when that package exists.
 #
 # DATABASE_URL (default postgres://postgres@127.0.0.1:5432/auuction_test_base) is the
 # database the Rust tests derive their own throwaway databases from.
@@ -42,6 +45,12 @@ step() {
     STAGE_START=$SECONDS
     printf '\n==> %s\n' "$1"
 }
+
+# ---- services.sh's own test -------------------------------------------------------------
+# Seconds, no network, no root changes: every branch of the installer against stubs.
+step "services.sh branches"
+scripts/test-services.sh
+DONE+=("services-test")
 
 # ---- services -------------------------------------------------------------------------
 step "services"
