@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests scripts/services.sh's install logic without a second machine:
+# Tests scripts/services.sh's install logic, and scripts/lib/require.sh's messages, without
+# a second machine:
 #
 #   scripts/test-services.sh        (scripts/test.sh runs it before the Rust build)
 #
@@ -19,6 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVICES="$ROOT/scripts/services.sh"
+REQUIRE="$ROOT/scripts/lib/require.sh"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/auuction-test-services.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -368,6 +370,60 @@ run_services
 expect_rc 0
 expect_log "pg_createcluster 15 main" "$START" "$RELOAD" "$REDIS"
 expect_err "creating the PostgreSQL 15 cluster main"
+
+# ---- scripts/lib/require.sh -------------------------------------------------------------
+# run_require UID TOOL...: `require TOOL...` in the sandbox; sets RC, ERR.
+run_require() {
+    local uid=$1
+    shift
+    echo "$uid" >"$CASE_DIR/state/uid"
+    RC=0
+    env -i PATH="$CASE_DIR/bin:$SYS" HOME="$CASE_DIR/home" CASE_DIR="$CASE_DIR" \
+        "$SYS/bash" -c '. "$1"; shift; require "$@"; echo all-found' require "$REQUIRE" "$@" \
+        >"$CASE_DIR/out" 2>"$CASE_DIR/err" || RC=$?
+    ERR=$(<"$CASE_DIR/err")
+    OUT=$(<"$CASE_DIR/out")
+}
+tool() { printf '#!%s\n%s\n' "$(command -v bash)" "${2:-exit 0}" >"$CASE_DIR/bin/$1" && chmod +x "$CASE_DIR/bin/$1"; }
+
+new_case require-nothing 1000
+run_require 1000 cargo cc node npm curl python3
+expect_rc 1
+[ "$OUT" != all-found ] || fail "went on with tools missing"
+expect_err "cargo (the Rust toolchain) is missing. Install it with rustup: curl https://sh.rustup.rs -sSf | sh"
+expect_err "Install it: sudo apt-get install -y build-essential"
+expect_err "node (Node.js 20 or newer"
+expect_err "Install it: sudo apt-get install -y npm"
+expect_err "Install it: sudo apt-get install -y curl"
+expect_err "Install it: sudo apt-get install -y python3"
+expect_err_lacks "command not found"
+[ "$(grep -c . "$CASE_DIR/err")" -eq 6 ] || fail "not one line per missing tool" "$ERR"
+
+new_case require-as-root 0
+run_require 0 cc
+expect_err "Install it: apt-get install -y build-essential"
+expect_err_lacks "sudo"
+
+new_case require-rustup-not-on-path 1000
+mkdir -p "$CASE_DIR/home/.cargo/bin"
+tool ../home/.cargo/bin/cargo
+run_require 1000 cargo
+expect_rc 1
+expect_err 'cargo is installed in ~/.cargo/bin but not on PATH. Run: . "$HOME/.cargo/env"'
+
+new_case require-old-node 1000
+tool node 'echo v18.19.0'
+run_require 1000 node
+expect_rc 1
+expect_err "node v18.19.0 is too old"
+
+new_case require-all-there 1000
+for t in cargo cc npm curl python3; do tool "$t"; done
+tool node 'echo v20.20.2'
+run_require 1000 cargo cc node npm curl python3
+expect_rc 0
+[ "$OUT" = all-found ] || fail "stopped with every tool there" "$ERR"
+[ -z "$ERR" ] || fail "printed something with every tool there" "$ERR"
 
 if [ "$FAILED" -ne 0 ]; then
     echo "test-services: FAILED" >&2

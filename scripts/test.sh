@@ -3,6 +3,8 @@
 #
 #   scripts/test.sh
 #
+# 0. checks that the tools it needs are here (Rust and cc; Node.js 20+ and npm when there
+#    are JavaScript or browser tests; curl and python3), one message per missing one;
 # 1. the test of scripts/services.sh's install logic, with stubs (scripts/test-services.sh);
 # 2. makes local PostgreSQL and Redis ready (scripts/services.sh: installs them when
 #    missing, as root on Debian/Ubuntu, and starts them);
@@ -45,6 +47,25 @@ step() {
     STAGE_START=$SECONDS
     printf '\n==> %s\n' "$1"
 }
+
+# ---- tools ---------------------------------------------------------------------------
+# Checked before anything slow, so a fresh machine hears about every missing tool at once.
+step "tools"
+. scripts/lib/require.sh
+have_js_tests() {
+    [ -d client-js/test ] &&
+        [ -n "$(find client-js/test -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -not -path '*/node_modules/*' -print -quit)" ]
+}
+tools=(cargo cc curl python3)
+if have_js_tests || [ -f tests-e2e/package.json ]; then
+    tools+=(node)
+fi
+if [ -f tests-e2e/package.json ]; then
+    tools+=(npm)
+fi
+require "${tools[@]}"
+echo "found: ${tools[*]}"
+DONE+=("tools")
 
 # ---- services.sh's own test -------------------------------------------------------------
 # Seconds, no network, no root changes: every branch of the installer against stubs.
@@ -91,9 +112,7 @@ DONE+=("loadtest")
 # ---- JavaScript unit tests ----------------------------------------------------------------
 step "client-js unit tests"
 # In a directory named test, node --test runs every .js/.mjs/.cjs file.
-if [ -d client-js/test ] &&
-    [ -n "$(find client-js/test -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -not -path '*/node_modules/*' -print -quit)" ]; then
-    command -v node >/dev/null 2>&1 || { echo "node is not installed (needed for client-js/test)" >&2; exit 1; }
+if have_js_tests; then
     node --test client-js/test/
     DONE+=("js-unit")
 else
@@ -117,7 +136,6 @@ if [ -f tests-e2e/package.json ]; then
             exit 1
         fi
     fi
-    command -v npm >/dev/null 2>&1 || { echo "npm is not installed (needed for tests-e2e)" >&2; exit 1; }
     # The system Chromium is used: never download a browser into node_modules.
     export PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
     if [ -f tests-e2e/package-lock.json ]; then
