@@ -148,16 +148,15 @@ if ((${#PROBLEMS[@]})) && ! is_root; then
         echo "    $run_as_root"
         echo
         if ((${#PACKAGES[@]})); then
-            echo "  It installs the missing packages:"
+            echo "  As root it runs"
             echo "    apt-get update"
             echo "    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES[*]}"
-            echo "  then it"
+            echo "  and starts PostgreSQL and Redis if they are down; if PostgreSQL refuses the"
         else
-            echo "  It"
+            echo "  As root it starts PostgreSQL and Redis if they are down; if PostgreSQL refuses the"
         fi
-        echo "  starts PostgreSQL and Redis if they are down and, if PostgreSQL refuses the postgres role over"
-        echo "  $PG_HOST without a password, adds one line letting it in at the top of"
-        echo "  /etc/postgresql/VERSION/main/pg_hba.conf (a development box's setting) and reloads."
+        echo "  postgres role over $PG_HOST without a password, it adds one line letting it in at the"
+        echo "  top of /etc/postgresql/VERSION/main/pg_hba.conf (a development box's setting) and reloads."
     } >&2
     exit 1
 fi
