@@ -3,11 +3,16 @@
 #
 #   scripts/test.sh
 #
-# 1. starts local PostgreSQL and Redis if needed (scripts/services.sh);
-# 2. Rust: every crate, every target (unit, integration, doc, examples, benches build);
-# 3. the load tester's scenarios at tiny sizes, with their post-run checks;
-# 4. JavaScript unit tests in client-js/test/ (node --test), when there are any;
-# 5. browser tests in tests-e2e/ (node --test + system Chromium), when that package exists.
+# 0. checks that the tools it needs are here (Rust and cc; Node.js 20+ and npm when there
+#    are JavaScript or browser tests; curl and python3), one message per missing one;
+# 1. the test of scripts/services.sh's install logic, with stubs (scripts/test-services.sh);
+# 2. makes local PostgreSQL and Redis ready (scripts/services.sh: installs them when
+#    missing, as root on Debian/Ubuntu, and starts them);
+# 3. Rust: every crate, every target (unit, integration, doc, examples, benches build);
+# 4. the load tester's scenarios at tiny sizes, with their post-run checks;
+# 5. JavaScript unit tests in client-js/test/ (node --test), when there are any;
+# 6. browser tests in tests-e2e/ (node --test + system Chromium, installed as root when
+#    missing), when that package exists.
 #
 # DATABASE_URL (default postgres://postgres@127.0.0.1:5432/auuction_test_base) is the
 # database the Rust tests derive their own throwaway databases from.
@@ -42,6 +47,31 @@ step() {
     STAGE_START=$SECONDS
     printf '\n==> %s\n' "$1"
 }
+
+# ---- tools ---------------------------------------------------------------------------
+# Checked before anything slow, so a fresh machine hears about every missing tool at once.
+step "tools"
+. scripts/lib/require.sh
+have_js_tests() {
+    [ -d client-js/test ] &&
+        [ -n "$(find client-js/test -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -not -path '*/node_modules/*' -print -quit)" ]
+}
+tools=(cargo cc curl python3)
+if have_js_tests || [ -f tests-e2e/package.json ]; then
+    tools+=(node)
+fi
+if [ -f tests-e2e/package.json ]; then
+    tools+=(npm)
+fi
+require "${tools[@]}"
+echo "found: ${tools[*]}"
+DONE+=("tools")
+
+# ---- services.sh's own test -------------------------------------------------------------
+# Seconds, no network, no root changes: every branch of the installer against stubs.
+step "services.sh branches"
+scripts/test-services.sh
+DONE+=("services-test")
 
 # ---- services -------------------------------------------------------------------------
 step "services"
@@ -82,9 +112,7 @@ DONE+=("loadtest")
 # ---- JavaScript unit tests ----------------------------------------------------------------
 step "client-js unit tests"
 # In a directory named test, node --test runs every .js/.mjs/.cjs file.
-if [ -d client-js/test ] &&
-    [ -n "$(find client-js/test -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) -not -path '*/node_modules/*' -print -quit)" ]; then
-    command -v node >/dev/null 2>&1 || { echo "node is not installed (needed for client-js/test)" >&2; exit 1; }
+if have_js_tests; then
     node --test client-js/test/
     DONE+=("js-unit")
 else
@@ -108,7 +136,6 @@ if [ -f tests-e2e/package.json ]; then
             exit 1
         fi
     fi
-    command -v npm >/dev/null 2>&1 || { echo "npm is not installed (needed for tests-e2e)" >&2; exit 1; }
     # The system Chromium is used: never download a browser into node_modules.
     export PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
     if [ -f tests-e2e/package-lock.json ]; then

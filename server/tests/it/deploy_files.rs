@@ -294,6 +294,7 @@ fn scripts_are_executable() {
     for script in [
         "scripts/test.sh",
         "scripts/services.sh",
+        "scripts/test-services.sh",
         "scripts/backup.sh",
         "scripts/demo.sh",
         "scripts/loadtest-smoke.sh",
