@@ -342,7 +342,7 @@ mod tests {
         let s = state();
         insta::assert_snapshot!(price(&s), @r#"{"type":"price","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}"#);
         insta::assert_snapshot!(item_snapshot(&s, now), @r#"{"type":"snapshot","topic":"item:it_12","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00,"openingBid":50.00,"closed":false}"#);
-        insta::assert_snapshot!(auction_snapshot(AuctionId(1), Some(AuctionState::Bidding), &[s.clone()], now), @r#"{"type":"snapshot","topic":"auction:a_1","auctionId":"a_1","state":"bidding","serverTime":"2027-01-15T07:43:20Z","items":[{"itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}]}"#);
+        insta::assert_snapshot!(auction_snapshot(AuctionId(1), Some(AuctionState::Bidding), std::slice::from_ref(&s), now), @r#"{"type":"snapshot","topic":"auction:a_1","auctionId":"a_1","state":"bidding","serverTime":"2027-01-15T07:43:20Z","items":[{"itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}]}"#);
         insta::assert_snapshot!(outbid(&s), @r#"{"type":"outbid","itemId":"it_12","currentBid":125.00,"nextMinimum":130.00,"seq":3}"#);
         insta::assert_snapshot!(closing(s.item, s.closes_at, true), @r#"{"type":"closing","itemId":"it_12","closesAt":"2027-01-15T08:00:00Z","closed":true}"#);
         insta::assert_snapshot!(auction_state(AuctionId(1), AuctionState::Paused), @r#"{"type":"auction","auctionId":"a_1","state":"paused"}"#);
