@@ -127,7 +127,36 @@ impl AppError {
             ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
         }
     }
+
+    /// 503: the database cannot be reached, so nothing was done. An outage, not a bug: the
+    /// edges show it as such ("we will be right back") and `/metrics` counts it.
+    pub fn storage_unavailable() -> AppError {
+        AppError {
+            retry_after: Some(STORAGE_RETRY_AFTER_SECS),
+            ..AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                STORAGE_UNAVAILABLE,
+                "The database is not answering, so nothing was recorded. Please try again in a moment.",
+            )
+        }
+    }
+
+    /// Whether this is [`AppError::storage_unavailable`].
+    pub fn is_storage_unavailable(&self) -> bool {
+        self.code == STORAGE_UNAVAILABLE
+    }
 }
+
+/// Marks a response that answered an outage (`storage_unavailable`): `/metrics` counts
+/// them (`auuction_outage_answers_total`), apart from the errors that are bugs.
+#[derive(Clone, Copy, Debug)]
+pub struct Outage;
+
+/// The code of every answer that means "the database is not answering".
+pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+/// What `Retry-After` says during an outage: a restarted database is usually back within
+/// seconds, and the pool reconnects by itself.
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<FieldError> for AppError {
     fn from(e: FieldError) -> AppError {
@@ -178,6 +207,11 @@ fn unique_violation(constraint: Option<&str>) -> AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> AppError {
+        if crate::store::is_outage(&err) {
+            // One line, no stack: an outage is the database's state, not a bug here.
+            tracing::warn!(error = %err, "database unavailable");
+            return AppError::storage_unavailable();
+        }
         match &err {
             sqlx::Error::RowNotFound => AppError::not_found("Record"),
             sqlx::Error::Database(db) => match db.code().as_deref() {
@@ -190,13 +224,6 @@ impl From<sqlx::Error> for AppError {
                 }
                 _ => AppError::internal("database error", err),
             },
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %err, "database unavailable");
-                AppError::unavailable(
-                    "storage_unavailable",
-                    "The database is not answering. Please try again shortly.",
-                )
-            }
             _ => AppError::internal("database error", err),
         }
     }
@@ -218,9 +245,26 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// Sessions are kept in Postgres: a store that fails is the database not answering (its
+/// error arrives as text, so an outage cannot be told from anything else by type).
 impl From<tower_sessions::session::Error> for AppError {
     fn from(err: tower_sessions::session::Error) -> AppError {
-        AppError::internal("session store error", err)
+        match err {
+            tower_sessions::session::Error::Store(store) => AppError::from(store),
+            other => AppError::internal("session data", other),
+        }
+    }
+}
+
+impl From<tower_sessions::session_store::Error> for AppError {
+    fn from(err: tower_sessions::session_store::Error) -> AppError {
+        match err {
+            tower_sessions::session_store::Error::Backend(why) => {
+                tracing::warn!(error = %why, "session store unavailable");
+                AppError::storage_unavailable()
+            }
+            other => AppError::internal("session store", other),
+        }
     }
 }
 
@@ -327,5 +371,28 @@ mod tests {
         });
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(e.retry_after, Some(1));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_an_outage_not_a_bug() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        for err in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(refused)] {
+            let e = AppError::from(err);
+            assert_eq!(
+                (e.status, &*e.code, e.retry_after),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    STORAGE_UNAVAILABLE,
+                    Some(STORAGE_RETRY_AFTER_SECS)
+                )
+            );
+            assert!(e.message.contains("nothing was recorded"));
+        }
+        // The session store is the database too: its failure is the same outage.
+        let store = tower_sessions::session_store::Error::Backend("connection refused".into());
+        assert!(AppError::from(store).is_storage_unavailable());
+        // A bug stays a bug.
+        let e = AppError::from(sqlx::Error::Protocol("nonsense".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -16,6 +16,7 @@ pub use auuction_domain as domain;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod known_sessions;
 pub mod limits;
 pub mod live;
 pub mod mail;

@@ -23,6 +23,9 @@ pub struct Metrics {
     pub http_duration: Histogram,
     pub resident_memory: Gauge<f64, AtomicU64>,
     pub emails_sent: Counter,
+    /// Requests answered "the database is not answering" (503 `storage_unavailable`): an
+    /// outage, not a bug, so apart from the 500s.
+    pub outage_answers: Counter,
     pub journal: JournalMetrics,
     /// From a WebSocket bid frame read to its answer queued for the socket, for every answer
     /// (refusals too): the server's share of a bidder's wait, the shard's and journal's
@@ -137,6 +140,12 @@ impl Metrics {
             "From a WebSocket bid frame read to its answer queued for the socket",
             bid_answer_seconds.clone(),
         );
+        let outage_answers = Counter::default();
+        registry.register(
+            "outage_answers",
+            "Requests answered 503 storage_unavailable: the database was not answering",
+            outage_answers.clone(),
+        );
         let live = LiveMetrics::default();
         registry.register(
             "ws_connections",
@@ -169,6 +178,7 @@ impl Metrics {
             live.frames_refused.clone(),
         );
         Metrics {
+            outage_answers,
             live,
             journal,
             bid_answer_seconds,

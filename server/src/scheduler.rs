@@ -66,6 +66,7 @@ async fn housekeeping_loop(state: AppState) {
         }
         state.limits.forget_idle();
         state.engine.housekeeping();
+        state.known_sessions.forget_old();
         if let Err(e) = state.sessions.delete_expired().await {
             tracing::warn!(error = %e, "deleting expired sessions failed");
         }

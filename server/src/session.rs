@@ -107,7 +107,7 @@ pub async fn session_user(
             .sessions
             .load(&id)
             .await
-            .map_err(|e| AppError::internal("loading a bearer session", e))?
+            .map_err(AppError::from)?
             .ok_or_else(invalid)?;
         let user = record
             .data
@@ -123,9 +123,30 @@ pub async fn session_user(
     Ok(user.map(|u| (UserId(u), false)))
 }
 
+/// The key a request's session is known by: its bearer token, or its cookie session's id.
+fn session_key(parts: &Parts) -> Option<String> {
+    if let Some(token) = bearer_token(parts) {
+        return Some(format!("b:{token}"));
+    }
+    let session = parts.extensions.get::<Session>()?;
+    session.id().map(|id| format!("c:{id}"))
+}
+
+/// The key of a cookie session (for [`KnownSessions::forget`]).
+pub fn cookie_session_key(session: &Session) -> Option<String> {
+    session.id().map(|id| format!("c:{id}"))
+}
+
+/// The key of a bearer token (for [`KnownSessions::forget`]).
+pub fn bearer_session_key(token: &str) -> String {
+    format!("b:{token}")
+}
+
 /// The extractor: 401 without a session, and the per-account write limit for unsafe
 /// methods. The user is read once per request and cached in its extensions, so a page
-/// context and a handler asking both cost one query.
+/// context and a handler asking both cost one query. While the database is unreachable, a
+/// request that changes nothing may go on as a session this process verified recently
+/// ([`KnownSessions`]).
 impl FromRequestParts<AppState> for Actor {
     type Rejection = AppError;
 
@@ -133,16 +154,27 @@ impl FromRequestParts<AppState> for Actor {
         if let Some(actor) = parts.extensions.get::<Actor>() {
             return Ok(actor.clone());
         }
-        let (id, via_bearer) = session_user(parts, state)
-            .await?
-            .ok_or_else(AppError::unauthenticated)?;
-        let row = users::by_id(&state.db, id)
-            .await?
-            .ok_or_else(AppError::unauthenticated)?;
-        let actor = Actor {
-            roles: row.roles(),
-            row,
-            via_bearer,
+        let key = session_key(parts);
+        let actor = match verified_actor(parts, state).await {
+            Ok(actor) => {
+                if let Some(key) = &key {
+                    state
+                        .known_sessions
+                        .remember(key, &actor.row, actor.via_bearer);
+                }
+                actor
+            }
+            Err(e) if e.is_storage_unavailable() && is_safe(&parts.method) => {
+                match key.and_then(|k| state.known_sessions.recall(&k)) {
+                    Some((row, via_bearer)) => Actor {
+                        roles: row.roles(),
+                        row,
+                        via_bearer,
+                    },
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
         };
         // Writes are limited per account too, so one account cannot hog the server from
         // many addresses.
@@ -152,6 +184,21 @@ impl FromRequestParts<AppState> for Actor {
         parts.extensions.insert(actor.clone());
         Ok(actor)
     }
+}
+
+/// The request's user as the database has it now.
+async fn verified_actor(parts: &mut Parts, state: &AppState) -> Result<Actor, AppError> {
+    let (id, via_bearer) = session_user(parts, state)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    let row = users::by_id(&state.db, id)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    Ok(Actor {
+        roles: row.roles(),
+        row,
+        via_bearer,
+    })
 }
 
 /// Unauthenticated (no session, or an invalid bearer token: both 401) is a guest, `None`;

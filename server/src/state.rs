@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
-    clock::Clock, config::Config, engine::Engine, limits::RateLimits, mail::Mailer,
-    metrics::Metrics, templates::Templates,
+    clock::Clock, config::Config, engine::Engine, known_sessions::KnownSessions,
+    limits::RateLimits, mail::Mailer, metrics::Metrics, templates::Templates,
 };
 
 /// Everything a handler needs, cheap to clone (every field is an Arc or a pool handle).
@@ -25,6 +25,8 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub limits: Arc<RateLimits>,
     pub sessions: PostgresStore,
+    /// Sessions verified recently, trusted for reads while the database is unreachable.
+    pub known_sessions: Arc<KnownSessions>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     /// The bid engine: sharded books, journal, committed read model.

@@ -184,6 +184,7 @@ async fn build_state(
         mailer: Arc::new(mailer),
         templates: Arc::new(templates),
         sessions,
+        known_sessions: Arc::default(),
         clock,
         metrics,
         engine,

@@ -62,6 +62,7 @@ pub fn apply_layers(app: Router<AppState>, state: AppState) -> Router<AppState> 
             rate_limit_by_ip,
         ))
         .layer(sessions)
+        .layer(middleware::from_fn(session_not_saved))
         .layer(middleware::from_fn_with_state(state.clone(), client_ip))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
@@ -117,6 +118,23 @@ async fn client_ip(State(state): State<AppState>, mut request: Request, next: Ne
     };
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
+}
+
+/// The session layer answers a bare 500 (no body, no content type) when it cannot save a
+/// session, which only the database not answering causes: said as the outage it is.
+async fn session_not_saved(request: Request, next: Next) -> Response {
+    let api = is_api(&request);
+    let response = next.run(request).await;
+    let bare = response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        && response.headers().get(header::CONTENT_TYPE).is_none();
+    if !bare {
+        return response;
+    }
+    if api {
+        AppError::storage_unavailable().into_response()
+    } else {
+        PageError::storage_unavailable().into_response()
+    }
 }
 
 fn is_api(request: &Request) -> bool {
@@ -210,7 +228,19 @@ async fn csrf(session: Session, request: Request, next: Next) -> Response {
     if bearer_token(&parts).is_some() {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let expected = session.get::<String>(SESSION_CSRF).await.ok().flatten();
+    let expected = match session.get::<String>(SESSION_CSRF).await {
+        Ok(token) => token,
+        // The session cannot be read: the database is not answering. An outage, not a
+        // forged form.
+        Err(e) => {
+            let error = AppError::from(e);
+            return if parts.uri.path().starts_with("/api") {
+                error.into_response()
+            } else {
+                PageError::from(error).into_response()
+            };
+        }
+    };
     let mut provided: Option<String> = parts
         .headers
         .get(CSRF_HEADER)

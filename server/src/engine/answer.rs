@@ -103,14 +103,17 @@ impl BidReply {
         }
     }
 
-    /// Not durable: the journal could not commit. Never stored under an idempotency key,
-    /// so a retry runs the bid again.
+    /// Not durable: storage could not record it. Never stored under an idempotency key, so
+    /// a retry runs the bid again. Made once (a failing storage answers thousands of these).
     pub fn storage_unavailable() -> BidReply {
-        BidReply::error(
-            503,
-            "storage_unavailable",
-            "Your bid was not recorded because the database is not answering. Please try again in a moment.",
-        )
+        static REPLY: std::sync::LazyLock<BidReply> = std::sync::LazyLock::new(|| {
+            BidReply::error(
+                503,
+                "storage_unavailable",
+                "Your bid was not recorded because the database is not answering. Please try again in a moment.",
+            )
+        });
+        REPLY.clone()
     }
 
     /// Storage refused this one bid's data (found by splitting its batch): the other bids
@@ -165,8 +168,9 @@ impl BidReply {
         self.status < 500
     }
 
+    /// Whether this is [`BidReply::storage_unavailable`] (an outage, not another 503).
     pub fn is_storage_unavailable(&self) -> bool {
-        self.status == 503
+        self.status == 503 && self.body == BidReply::storage_unavailable().body
     }
 
     /// The answer read back into its type.

@@ -16,7 +16,7 @@ use crate::{
     error::{AppError, AppResult},
     http::extract::ApiJson,
     services::accounts::{self, Registration},
-    session::{bearer_token, csrf_token},
+    session::{bearer_session_key, bearer_token, cookie_session_key, csrf_token},
     state::AppState,
     store::users::{AccountView, Preferences},
 };
@@ -136,13 +136,13 @@ async fn logout(
     request: axum::extract::Request,
 ) -> AppResult<StatusCode> {
     let (parts, _) = request.into_parts();
+    if let Some(key) = cookie_session_key(&session) {
+        state.known_sessions.forget(&key);
+    }
     if let Some(token) = bearer_token(&parts) {
+        state.known_sessions.forget(&bearer_session_key(token));
         if let Ok(id) = token.parse::<Id>() {
-            state
-                .sessions
-                .delete(&id)
-                .await
-                .map_err(|e| AppError::internal("ending a bearer session", e))?;
+            state.sessions.delete(&id).await.map_err(AppError::from)?;
         }
     }
     session.flush().await?;

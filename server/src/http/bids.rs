@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     domain::{Cents, ItemId, Role},
     engine::{bidder_label, BidInput, BidReply},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Outage},
     http::extract::{ApiJson, ApiPath},
     session::Actor,
     state::AppState,
@@ -45,10 +45,13 @@ fn reply_response(reply: BidReply) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if reply.is_storage_unavailable() {
+    if reply.status == 503 {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if reply.is_storage_unavailable() {
+        response.extensions_mut().insert(Outage);
     }
     response
 }

@@ -124,7 +124,7 @@ async fn bulk(
             .sessions
             .create(&mut record)
             .await
-            .map_err(|e| AppError::internal("creating a session", e))?;
+            .map_err(AppError::from)?;
         created.push(Created {
             id: UserId(id),
             email,

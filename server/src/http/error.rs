@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::error::AppError;
+use crate::error::{AppError, Outage};
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -34,6 +34,9 @@ impl IntoResponse for AppError {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
+        }
+        if self.is_storage_unavailable() {
+            response.extensions_mut().insert(Outage);
         }
         response
     }

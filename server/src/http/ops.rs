@@ -11,7 +11,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{metrics::HttpLabels, state::AppState};
+use crate::{error::Outage, metrics::HttpLabels, state::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,6 +72,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         status: response.status().as_u16(),
     };
     state.metrics.http_requests.get_or_create(&labels).inc();
+    if response.extensions().get::<Outage>().is_some() {
+        state.metrics.outage_answers.inc();
+    }
     state
         .metrics
         .http_duration

@@ -17,6 +17,7 @@ use crate::{
         accounts::{self, Registration},
         users::{update_profile, ProfileChange},
     },
+    session::cookie_session_key,
     state::AppState,
     store::users::{AccountView, Preferences},
 };
@@ -183,6 +184,9 @@ async fn login_submit(
 }
 
 async fn logout(ctx: PageCtx) -> Result<Response, PageError> {
+    if let Some(key) = cookie_session_key(&ctx.session) {
+        ctx.state.known_sessions.forget(&key);
+    }
     ctx.session.flush().await.map_err(AppError::from)?;
     Ok(Redirect::to("/").into_response())
 }

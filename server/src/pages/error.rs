@@ -10,13 +10,20 @@ use axum::{
 };
 use minijinja::context;
 
-use crate::{error::AppError, state::AppState};
+use crate::{
+    error::{AppError, Outage},
+    state::AppState,
+};
 
 #[derive(Clone, Debug)]
 pub struct PageError {
     pub status: StatusCode,
     pub heading: String,
     pub message: String,
+    /// Seconds, sent as `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
+    /// An outage (the database not answering), counted as such in `/metrics`.
+    pub outage: bool,
 }
 
 impl PageError {
@@ -25,6 +32,22 @@ impl PageError {
             status,
             heading: heading.into(),
             message: message.into(),
+            retry_after: None,
+            outage: false,
+        }
+    }
+
+    /// The page for a database outage: nothing is broken for good, nothing was recorded,
+    /// and a minute from now it will likely work.
+    pub fn storage_unavailable() -> PageError {
+        PageError {
+            retry_after: Some(crate::error::STORAGE_RETRY_AFTER_SECS),
+            outage: true,
+            ..PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "We will be right back",
+                "The auction's database is not answering for a moment, so nothing you just did was recorded. Please wait a minute and try again.",
+            )
         }
     }
 }
@@ -36,6 +59,15 @@ struct Unrendered(PageError);
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.message.clone()).into_response();
+        if let Some(v) = self
+            .retry_after
+            .and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if self.outage {
+            response.extensions_mut().insert(Outage);
+        }
         response.extensions_mut().insert(Unrendered(self));
         response
     }
@@ -44,6 +76,9 @@ impl IntoResponse for PageError {
 /// Pages call the same services as the API, which answer [`AppError`]: show its message.
 impl From<AppError> for PageError {
     fn from(e: AppError) -> PageError {
+        if e.is_storage_unavailable() {
+            return PageError::storage_unavailable();
+        }
         let heading = match e.status {
             StatusCode::UNAUTHORIZED => "Please log in",
             StatusCode::FORBIDDEN => "Not allowed",
@@ -52,7 +87,10 @@ impl From<AppError> for PageError {
             s if s.is_server_error() => "Sorry, something went wrong",
             _ => "That did not work",
         };
-        PageError::new(e.status, heading, &e.message)
+        PageError {
+            retry_after: e.retry_after,
+            ..PageError::new(e.status, heading, &e.message)
+        }
     }
 }
 
@@ -101,6 +139,7 @@ pub async fn render_error_pages(
         path => "", flash => (), site_name => "auuction",
     };
     let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let outage = response.extensions().get::<Outage>().copied();
     let mut page = match state.templates.render("error.html", ctx) {
         Ok(html) => (err.status, Html(html)).into_response(),
         Err(e) => {
@@ -117,6 +156,9 @@ pub async fn render_error_pages(
     };
     if let Some(v) = retry_after {
         page.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if let Some(outage) = outage {
+        page.extensions_mut().insert(outage);
     }
     page.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -12,6 +12,32 @@ pub mod users;
 
 use sqlx::{postgres::PgPoolOptions, PgPool};
 
+/// Whether a database error means the database cannot be reached or used right now (an
+/// outage), rather than a refusal of this request or a bug: the pool found no connection,
+/// the connection broke, or Postgres ended the session (a FATAL error: shutting down,
+/// starting up, not accepting connections, out of connection slots) or named a connection
+/// problem (SQLSTATE classes 08, 53 and 57P).
+pub fn is_outage(err: &sqlx::Error) -> bool {
+    use sqlx::postgres::{PgDatabaseError, PgSeverity};
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let fatal = db
+                .try_downcast_ref::<PgDatabaseError>()
+                .is_some_and(|e| matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+            fatal
+                || db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")
+                })
+        }
+        _ => false,
+    }
+}
+
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 

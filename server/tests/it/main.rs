@@ -35,6 +35,7 @@ mod item_page;
 mod items;
 mod live;
 mod migrations;
+mod outages;
 mod pages;
 mod reoffer;
 mod users;

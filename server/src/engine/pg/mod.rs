@@ -52,11 +52,15 @@ impl Storage for PgStorage {
     }
 }
 
-/// What a failed statement means for the engine. Postgres refusing the data (SQLSTATE
+/// What a failed statement means for the engine. Not reaching Postgres (or Postgres ending
+/// the session: `store::is_outage`) is `Unavailable`. Postgres refusing the data (SQLSTATE
 /// classes 22, data exception, and 23, integrity constraint violation) is `Rejected`: the
-/// statement was rolled back, nothing was written, and the same data fails again. Not
-/// reaching Postgres is `Unavailable`; anything else `Internal`.
+/// statement was rolled back, nothing was written, and the same data fails again. Anything
+/// else is `Internal`.
 pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
+    if crate::store::is_outage(&e) {
+        return StoreError::Unavailable(e.to_string());
+    }
     match &e {
         sqlx::Error::Database(db)
             if db
