@@ -47,6 +47,7 @@
 // reads like prices; clippy takes that for inconsistent thousands grouping.
 #![allow(clippy::inconsistent_digit_grouping)]
 
+pub mod award;
 pub mod book;
 pub mod increments;
 pub mod soft_close;
@@ -54,6 +55,7 @@ pub mod soft_close;
 #[cfg(test)]
 mod proptests;
 
+pub use award::{awards, Award, Standing, Standings};
 pub use book::{
     Accepted, BidRequest, BidderId, Book, BookParams, RecordedBid, Refusal, ReplayError,
 };

@@ -72,6 +72,52 @@ impl Reference {
         Some(floor.min(leader_max))
     }
 
+    /// The winners of `units` units, from the definitions in `award.rs`: bidders ranked by
+    /// their highest maximum, then by the position of the first bid that reached it; the
+    /// first pays the price, the others their highest explicit amount.
+    fn awards(&self, units: usize) -> Vec<(BidderId, Cents)> {
+        let mut bidders: Vec<BidderId> = Vec::new();
+        for b in &self.accepted {
+            if !bidders.contains(&b.0) {
+                bidders.push(b.0);
+            }
+        }
+        let mut ranked: Vec<(BidderId, Cents, usize, Cents)> = bidders
+            .into_iter()
+            .map(|bidder| {
+                let mine = || {
+                    self.accepted
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, b)| b.0 == bidder)
+                };
+                let max = mine().map(|(_, b)| b.2).max().unwrap_or(Cents(0));
+                let first = mine()
+                    .find(|(_, b)| b.2 == max)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                let amount = mine().map(|(_, b)| b.1).max().unwrap_or(Cents(0));
+                (bidder, max, first, amount)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+        ranked
+            .into_iter()
+            .take(units)
+            .enumerate()
+            .map(|(i, (bidder, _, _, amount))| {
+                (
+                    bidder,
+                    if i == 0 {
+                        self.price().unwrap_or(amount)
+                    } else {
+                        amount
+                    },
+                )
+            })
+            .collect()
+    }
+
     fn minimum(&self) -> Cents {
         match self.price() {
             None => self.params.opening.max(Cents(1)),
@@ -247,6 +293,16 @@ proptest! {
             last_close = book.closes_at();
         }
 
+        let standings = award::Standings::from_bids(&recorded);
+        for units in 1..=6usize {
+            let got: Vec<(BidderId, Cents)> = award::awards(&book, &standings, units as u32)
+                .into_iter()
+                .map(|a| (a.bidder, a.amount))
+                .collect();
+            prop_assert_eq!(&got, &reference.awards(units), "{} units", units);
+            // The first winner is always the book's leader.
+            prop_assert_eq!(got.first().map(|a| a.0), book.leader());
+        }
         prop_assert_eq!(Book::replay(params, &recorded), Ok(book));
     }
 }

@@ -55,7 +55,27 @@ pub struct RefusalBody {
     pub minimum: Option<Cents>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closes_at: Option<DateTime<Utc>>,
+    /// For a purchase of more units than are left: how many are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity_remaining: Option<u32>,
 }
+
+/// The body of a reoffer purchase (the spec's shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseBody {
+    pub item_id: ItemId,
+    pub quantity_purchased: u32,
+    pub price_each: Cents,
+    /// `c_<id>`: the commitment the purchase created (see [`COMMITMENT_PLACEHOLDER`]).
+    pub commitment_id: String,
+    pub quantity_remaining: u32,
+}
+
+/// Stands for a purchase's commitment id in its answer until storage assigns the id: the
+/// store and the journal both replace it (`BidReply::with_commitment`), so the answer stored
+/// under the purchase's key and the one the buyer gets are the same bytes.
+pub const COMMITMENT_PLACEHOLDER: &str = "@commitment@";
 
 /// A reply read back into its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +104,7 @@ impl BidReply {
                 message: message.into(),
                 minimum: None,
                 closes_at: None,
+                quantity_remaining: None,
             },
         )
     }
@@ -101,6 +122,50 @@ impl BidReply {
             status: 201,
             body: to_text(body),
         }
+    }
+
+    /// 201 for a purchase; its commitment id is [`COMMITMENT_PLACEHOLDER`] until stored.
+    pub fn purchased(item: ItemId, quantity: u32, price_each: Cents, remaining: u32) -> BidReply {
+        BidReply {
+            status: 201,
+            body: to_text(&PurchaseBody {
+                item_id: item,
+                quantity_purchased: quantity,
+                price_each,
+                commitment_id: format!("c_{COMMITMENT_PLACEHOLDER}"),
+                quantity_remaining: remaining,
+            }),
+        }
+    }
+
+    /// The answer with its commitment's id in place of the placeholder.
+    pub fn with_commitment(&self, id: i64) -> BidReply {
+        BidReply {
+            status: self.status,
+            body: self
+                .body
+                .replace(COMMITMENT_PLACEHOLDER, &id.to_string())
+                .into(),
+        }
+    }
+
+    /// Nothing left to buy (the spec's answer).
+    pub fn sold_out() -> BidReply {
+        BidReply::error(409, "sold_out", "Item no longer available")
+    }
+
+    /// Fewer units left than asked for.
+    pub fn not_enough_left(left: u32) -> BidReply {
+        BidReply::refused(
+            409,
+            RefusalBody {
+                error: "not_enough_left".into(),
+                message: format!("Only {left} left. Please choose {left} or fewer."),
+                minimum: None,
+                closes_at: None,
+                quantity_remaining: Some(left),
+            },
+        )
     }
 
     /// Not durable: storage could not record it. Never stored under an idempotency key, so
@@ -210,6 +275,7 @@ pub fn refusal_reply(refusal: &Refusal) -> BidReply {
         message: String::new(),
         minimum: None,
         closes_at: None,
+        quantity_remaining: None,
     };
     let status = match refusal {
         Refusal::BelowMinimum { minimum } => {
@@ -244,6 +310,23 @@ pub fn shut_reply(shut: Shut) -> BidReply {
             409,
             "bidding_paused",
             "Bidding is paused by the auction managers. Please wait a moment.",
+        ),
+    }
+}
+
+/// The reoffer phase does not sell now.
+pub fn buy_shut_reply(shut: Shut) -> BidReply {
+    match shut {
+        Shut::NotYetOpen => BidReply::error(
+            409,
+            "reoffer_not_open",
+            "Buy-it-now has not opened yet. It opens after bidding closes.",
+        ),
+        Shut::Over => BidReply::error(409, "reoffer_closed", "Buy-it-now has closed."),
+        Shut::PausedByManager => BidReply::error(
+            409,
+            "reoffer_paused",
+            "Buy-it-now is paused by the auction managers. Please wait a moment.",
         ),
     }
 }

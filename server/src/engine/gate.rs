@@ -57,6 +57,22 @@ impl Gate {
             _ => Err(Shut::Over),
         }
     }
+
+    /// Reoffer purchases are taken while the reoffer phase is open (by the calendar, or a
+    /// manager's opening it). A manager's pause stops them too.
+    pub fn admits_buys(&self) -> Result<(), Shut> {
+        let overridden = self.overridden.load(Ordering::Acquire);
+        match self.state() {
+            AuctionState::Reoffer => Ok(()),
+            AuctionState::Paused if overridden => Err(Shut::PausedByManager),
+            AuctionState::Draft
+            | AuctionState::Registration
+            | AuctionState::Catalog
+            | AuctionState::Bidding
+            | AuctionState::Paused => Err(Shut::NotYetOpen),
+            AuctionState::Closed | AuctionState::Settlement => Err(Shut::Over),
+        }
+    }
 }
 
 /// Every auction's gate, shared by the shards.

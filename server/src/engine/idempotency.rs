@@ -45,12 +45,46 @@ pub fn validate_key(key: &str) -> Result<(), BidReply> {
 /// Keys stay in memory this long after their answer; older ones are looked up in Postgres.
 const KEEP_IN_MEMORY: Duration = Duration::from_secs(15 * 60);
 
-/// The hash of what a key stands for: the item and the amounts, not the key itself.
+/// What a key was used for: bids and reoffer purchases have a key space each, as the
+/// `idempotency_keys.scope` column has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Bid,
+    Purchase,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Bid => "bid",
+            Scope::Purchase => "purchase",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        match text {
+            "bid" => Some(Scope::Bid),
+            "purchase" => Some(Scope::Purchase),
+            _ => None,
+        }
+    }
+}
+
+/// The hash of what a bid's key stands for: the item and the amounts, not the key itself.
 pub fn request_hash(item: ItemId, amount: Cents, max_proxy: Option<Cents>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(item.0.to_le_bytes());
     h.update(amount.0.to_le_bytes());
     h.update(max_proxy.map(|m| m.0).unwrap_or(-1).to_le_bytes());
+    h.finalize().into()
+}
+
+/// The hash of what a purchase's key stands for: the item and the quantity.
+pub fn purchase_hash(item: ItemId, quantity: u32) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"purchase");
+    h.update(item.0.to_le_bytes());
+    h.update(quantity.to_le_bytes());
     h.finalize().into()
 }
 
@@ -91,15 +125,18 @@ pub enum TryClaim {
 
 pub struct Idempotency {
     lookups: mpsc::Sender<Lookup>,
-    slots: DashMap<(i64, String), Slot>,
+    slots: DashMap<SlotKey, Slot>,
     /// A fingerprint of every key that was ever claimed: stored in Postgres before this
     /// process started (read at start) or claimed since. A key whose fingerprint is not
     /// here was never used, so claiming it needs no Postgres lookup: the common case, a
     /// fresh key per bid, is decided in memory without waiting. A fingerprint collision only
     /// costs a needless lookup. Grows by 16 bytes and change per key (one auction's bids).
     /// It assumes one engine process writes this database's bids, as everywhere else.
-    seen: DashSet<(i64, u64)>,
+    seen: DashSet<(i64, Scope, u64)>,
 }
+
+/// A claimed key: (user, scope, key).
+type SlotKey = (i64, Scope, String);
 
 /// A key's fingerprint for [`Idempotency::seen`]: stable within the process.
 fn fingerprint(key: &str) -> u64 {
@@ -110,6 +147,7 @@ fn fingerprint(key: &str) -> u64 {
 /// A question for storage: was this key answered before this process started?
 struct Lookup {
     user: UserId,
+    scope: Scope,
     key: String,
     reply: oneshot::Sender<Result<Option<StoredAnswer>, StoreError>>,
 }
@@ -129,9 +167,9 @@ async fn lookup_loop<K: KeyStore>(store: Arc<K>, mut rx: mpsc::Receiver<Lookup>)
                 Err(_) => break,
             }
         }
-        let keys: Vec<(UserId, String)> = batch
+        let keys: Vec<(UserId, Scope, String)> = batch
             .iter_mut()
-            .map(|l| (l.user, std::mem::take(&mut l.key)))
+            .map(|l| (l.user, l.scope, std::mem::take(&mut l.key)))
             .collect();
         match store.lookup(&keys).await {
             Ok(found) => {
@@ -173,18 +211,24 @@ impl Idempotency {
     /// Returns how many.
     pub async fn load_seen<K: KeyStore>(&self, store: &K) -> Result<usize, StoreError> {
         store
-            .each_key(|user, key| {
-                self.seen.insert((user.0, fingerprint(key)));
+            .each_key(|user, scope, key| {
+                self.seen.insert((user.0, scope, fingerprint(key)));
             })
             .await
     }
 
-    async fn stored(&self, user: UserId, key: &str) -> Result<Option<StoredAnswer>, StoreError> {
+    async fn stored(
+        &self,
+        user: UserId,
+        scope: Scope,
+        key: &str,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Unavailable("the key lookup task has stopped".into());
         self.lookups
             .send(Lookup {
                 user,
+                scope,
                 key: key.to_string(),
                 reply,
             })
@@ -196,8 +240,8 @@ impl Idempotency {
     /// Claims a key without waiting when that can be decided in memory: a key never seen is
     /// claimed, a key answered in memory gets its answer. Anything else is
     /// [`TryClaim::MustWait`]: use [`Idempotency::claim`].
-    pub fn try_claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> TryClaim {
-        match self.slots.entry((user.0, key.to_string())) {
+    pub fn try_claim(&self, user: UserId, scope: Scope, key: &str, hash: [u8; 32]) -> TryClaim {
+        match self.slots.entry((user.0, scope, key.to_string())) {
             Entry::Occupied(slot) => match slot.get() {
                 Slot::Done { hash: h, reply, .. } => {
                     TryClaim::Answered(if *h == hash { reply.clone() } else { reused() })
@@ -208,7 +252,7 @@ impl Idempotency {
             Entry::Vacant(slot) => {
                 // `seen` is only touched under a slot's lock, so no two claims of one key
                 // can both find it unseen.
-                if !self.seen.insert((user.0, fingerprint(key))) {
+                if !self.seen.insert((user.0, scope, fingerprint(key))) {
                     return TryClaim::MustWait;
                 }
                 slot.insert(Slot::Pending {
@@ -220,19 +264,19 @@ impl Idempotency {
         }
     }
 
-    pub async fn claim(&self, user: UserId, key: &str, hash: [u8; 32]) -> Claim {
-        match self.try_claim(user, key, hash) {
+    pub async fn claim(&self, user: UserId, scope: Scope, key: &str, hash: [u8; 32]) -> Claim {
+        match self.try_claim(user, scope, key, hash) {
             TryClaim::Mine => return Claim::Mine,
             TryClaim::Answered(reply) => return Claim::Answered(reply),
             TryClaim::MustWait => {}
         }
-        let slot_key = (user.0, key.to_string());
+        let slot_key = (user.0, scope, key.to_string());
         // A duplicate is running: wait for its answer.
         if let Some(answer) = self.known(&slot_key, hash).await {
             return Claim::Answered(answer);
         }
         // Not in memory: it may have been answered before a restart.
-        match self.stored(user, key).await {
+        match self.stored(user, scope, key).await {
             Ok(Some(stored)) => {
                 if stored.request_hash != hash {
                     return Claim::Answered(reused());
@@ -265,7 +309,7 @@ impl Idempotency {
     }
 
     /// The answer for a key held in memory, waiting for it when the bid is still running.
-    async fn known(&self, slot_key: &(i64, String), hash: [u8; 32]) -> Option<BidReply> {
+    async fn known(&self, slot_key: &SlotKey, hash: [u8; 32]) -> Option<BidReply> {
         let mut rx = {
             let mut slot = self.slots.get_mut(slot_key)?;
             match &mut *slot {
@@ -289,8 +333,8 @@ impl Idempotency {
     /// Records the answer of a claimed key and wakes the duplicates waiting for it. An
     /// answer that is not final (a 5xx: nothing was recorded) releases the key, so a retry
     /// runs the bid again.
-    pub fn finish(&self, user: UserId, key: &str, reply: &BidReply) {
-        let slot_key = (user.0, key.to_string());
+    pub fn finish(&self, user: UserId, scope: Scope, key: &str, reply: &BidReply) {
+        let slot_key = (user.0, scope, key.to_string());
         let Some(mut slot) = self.slots.get_mut(&slot_key) else {
             return;
         };
@@ -342,21 +386,27 @@ mod tests {
     async fn a_fresh_key_is_claimed_in_memory_and_its_answer_replayed() {
         let keys = registry();
         let (ann, hash) = (UserId(1), request_hash(ItemId(7), Cents(100), None));
-        assert!(matches!(keys.try_claim(ann, "k", hash), TryClaim::Mine));
-        // A duplicate while the first is running must wait for its answer.
-        assert!(matches!(keys.try_claim(ann, "k", hash), TryClaim::MustWait));
-        // Another bidder's key of the same name is another key.
         assert!(matches!(
-            keys.try_claim(UserId(2), "k", hash),
+            keys.try_claim(ann, Scope::Bid, "k", hash),
             TryClaim::Mine
         ));
-        keys.finish(ann, "k", &created("{\"seq\":1}"));
-        match keys.try_claim(ann, "k", hash) {
+        // A duplicate while the first is running must wait for its answer.
+        assert!(matches!(
+            keys.try_claim(ann, Scope::Bid, "k", hash),
+            TryClaim::MustWait
+        ));
+        // Another bidder's key of the same name is another key.
+        assert!(matches!(
+            keys.try_claim(UserId(2), Scope::Bid, "k", hash),
+            TryClaim::Mine
+        ));
+        keys.finish(ann, Scope::Bid, "k", &created("{\"seq\":1}"));
+        match keys.try_claim(ann, Scope::Bid, "k", hash) {
             TryClaim::Answered(reply) => assert_eq!(reply, created("{\"seq\":1}")),
             _ => panic!("the answer is replayed"),
         }
         let other = request_hash(ItemId(7), Cents(200), None);
-        match keys.try_claim(ann, "k", other) {
+        match keys.try_claim(ann, Scope::Bid, "k", other) {
             TryClaim::Answered(reply) => {
                 assert_eq!(reply.status, 422);
                 assert!(reply.body.contains("idempotency_key_reused"));
@@ -370,16 +420,19 @@ mod tests {
         let keys = registry();
         let (ann, hash) = (UserId(1), request_hash(ItemId(7), Cents(100), None));
         // Stored before this process started (what load_seen reads).
-        keys.seen.insert((ann.0, fingerprint("old")));
+        keys.seen.insert((ann.0, Scope::Bid, fingerprint("old")));
         assert!(matches!(
-            keys.try_claim(ann, "old", hash),
+            keys.try_claim(ann, Scope::Bid, "old", hash),
             TryClaim::MustWait
         ));
         // A key whose bid was not recorded is released, and then may be anywhere: looked up.
-        assert!(matches!(keys.try_claim(ann, "lost", hash), TryClaim::Mine));
-        keys.finish(ann, "lost", &BidReply::storage_unavailable());
         assert!(matches!(
-            keys.try_claim(ann, "lost", hash),
+            keys.try_claim(ann, Scope::Bid, "lost", hash),
+            TryClaim::Mine
+        ));
+        keys.finish(ann, Scope::Bid, "lost", &BidReply::storage_unavailable());
+        assert!(matches!(
+            keys.try_claim(ann, Scope::Bid, "lost", hash),
             TryClaim::MustWait
         ));
     }
@@ -388,13 +441,16 @@ mod tests {
     async fn duplicates_waiting_for_a_key_get_its_answer() {
         let keys = Arc::new(registry());
         let (ann, hash) = (UserId(1), request_hash(ItemId(7), Cents(100), None));
-        assert!(matches!(keys.try_claim(ann, "k", hash), TryClaim::Mine));
+        assert!(matches!(
+            keys.try_claim(ann, Scope::Bid, "k", hash),
+            TryClaim::Mine
+        ));
         let waiter = {
             let keys = keys.clone();
-            tokio::spawn(async move { keys.claim(ann, "k", hash).await })
+            tokio::spawn(async move { keys.claim(ann, Scope::Bid, "k", hash).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        keys.finish(ann, "k", &created("{\"seq\":3}"));
+        keys.finish(ann, Scope::Bid, "k", &created("{\"seq\":3}"));
         match waiter.await.unwrap() {
             Claim::Answered(reply) => assert_eq!(reply, created("{\"seq\":3}")),
             Claim::Mine => panic!("the duplicate must not run the bid again"),

@@ -40,7 +40,8 @@ use crate::{
     domain::{Cents, ItemId, UserId},
     engine::{
         answer::BidReply,
-        ports::{JournalStore, Publisher, StoreError},
+        idempotency::Scope,
+        ports::{Committed, JournalStore, Publisher, StoreError},
         responder::Responder,
         state::{ItemState, ReadModel},
     },
@@ -71,6 +72,7 @@ pub struct BidRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRecord {
     pub user: UserId,
+    pub scope: Scope,
     pub key: String,
     pub hash: [u8; 32],
 }
@@ -86,6 +88,26 @@ pub enum Change {
         /// The bidder who lost the lead: an outbid email row and an `outbid` message.
         outbid: Option<UserId>,
         extended: bool,
+    },
+    /// The item's bidding closed: its winners (none when unsold) each owe their amount for
+    /// one unit; units nobody won stay for the reoffer phase.
+    Closed {
+        /// The item's state after the close.
+        state: ItemState,
+        /// When the close was decided (the engine's clock).
+        at: DateTime<Utc>,
+        /// (winner, amount), one unit each, the leader first.
+        winners: Vec<(UserId, Cents)>,
+        /// Every unit of the item was won.
+        sold_out: bool,
+    },
+    /// A reoffer purchase: a commitment of `quantity` units at `price_each`.
+    Purchased {
+        state: ItemState,
+        buyer: UserId,
+        quantity: u32,
+        price_each: Cents,
+        sold_out: bool,
     },
     /// A refusal: nothing changes; only its answer is stored when it carries a key.
     Refused,
@@ -104,7 +126,7 @@ pub struct Record {
 impl Record {
     /// Whether storage has anything to write for it.
     pub fn needs_write(&self) -> bool {
-        self.key.is_some() || matches!(self.change, Change::Accepted { .. })
+        self.key.is_some() || !matches!(self.change, Change::Refused)
     }
 }
 
@@ -129,10 +151,26 @@ pub struct JournalHandle {
 }
 
 /// What subscribers hear of one committed change.
-struct Published {
-    state: ItemState,
-    outbid: Option<UserId>,
-    extended: bool,
+enum Published {
+    Bid {
+        state: ItemState,
+        outbid: Option<UserId>,
+        extended: bool,
+    },
+    Closed {
+        state: ItemState,
+        winners: Vec<(UserId, Cents)>,
+    },
+    Stock(ItemState),
+}
+
+impl Published {
+    fn item(&self) -> ItemId {
+        match self {
+            Published::Bid { state, .. } | Published::Closed { state, .. } => state.item,
+            Published::Stock(state) => state.item,
+        }
+    }
 }
 
 /// Starts one shard's journal over `store`, and its fan-out.
@@ -242,37 +280,61 @@ impl<J: JournalStore> Journal<J> {
             .zip(&fates)
             .filter(|(r, fate)| fate.is_none() && r.needs_write())
             .count();
+        // Commitment ids storage assigned, by position in the run.
+        let mut commitments: HashMap<usize, i64> = HashMap::new();
         if writes > 0 {
             let failed_up_front = fates.iter().any(Option::is_some);
             let result = if failed_up_front {
-                let live: Vec<Record> = live_records(&run.records, &fates, 0..run.records.len());
-                self.write(&live, writes).await
+                let (live, positions) = live_records(&run.records, &fates, 0..run.records.len());
+                self.write(&live, writes)
+                    .await
+                    .map(|c| map_back(c, &positions))
             } else {
-                self.write(&run.records, writes).await
+                self.write(&run.records, writes)
+                    .await
+                    .map(|c| c.commitments)
             };
-            if let Err(e) = result {
-                self.resolve_failure(&run.records, &mut fates, e).await;
+            match result {
+                Ok(assigned) => commitments.extend(assigned),
+                Err(e) => {
+                    let assigned = self.resolve_failure(&run.records, &mut fates, e).await;
+                    commitments.extend(assigned);
+                }
             }
         }
         let mut published = Vec::new();
-        for ((record, reply), fate) in run.records.drain(..).zip(run.replies.drain(..)).zip(fates) {
+        for (i, ((record, reply), fate)) in run
+            .records
+            .drain(..)
+            .zip(run.replies.drain(..))
+            .zip(fates)
+            .enumerate()
+        {
             match fate {
                 Some(refusal) => reply.send(refusal),
                 None => {
-                    if let Change::Accepted {
-                        state,
-                        outbid,
-                        extended,
-                        ..
-                    } = record.change
-                    {
-                        published.push(Published {
+                    let answer = match commitments.get(&i) {
+                        Some(id) => record.answer.with_commitment(*id),
+                        None => record.answer,
+                    };
+                    match record.change {
+                        Change::Accepted {
                             state,
                             outbid,
                             extended,
-                        });
+                            ..
+                        } => published.push(Published::Bid {
+                            state,
+                            outbid,
+                            extended,
+                        }),
+                        Change::Closed { state, winners, .. } => {
+                            published.push(Published::Closed { state, winners })
+                        }
+                        Change::Purchased { state, .. } => published.push(Published::Stock(state)),
+                        Change::Refused => {}
                     }
-                    reply.send(record.answer);
+                    reply.send(answer);
                 }
             }
         }
@@ -282,7 +344,7 @@ impl<J: JournalStore> Journal<J> {
     }
 
     /// One transaction, timed.
-    async fn write(&mut self, records: &[Record], writes: usize) -> Result<(), StoreError> {
+    async fn write(&mut self, records: &[Record], writes: usize) -> Result<Committed, StoreError> {
         let started = Instant::now();
         let result = self.store.commit(records).await;
         self.metrics
@@ -302,7 +364,8 @@ impl<J: JournalStore> Journal<J> {
         records: &[Record],
         fates: &mut [Option<BidReply>],
         first: StoreError,
-    ) {
+    ) -> Vec<(usize, i64)> {
+        let mut assigned = Vec::new();
         let mut error = first;
         // Ranges still to try, the next one last. Storage rejected the data of the range
         // on top: split it so that every entry but the ones at fault gets written.
@@ -339,12 +402,14 @@ impl<J: JournalStore> Journal<J> {
                             self.break_item(records, fates, i);
                         }
                     }
-                    return;
+                    return assigned;
                 }
             }
             // The next range with something to write.
             loop {
-                let Some(next) = pending.pop() else { return };
+                let Some(next) = pending.pop() else {
+                    return assigned;
+                };
                 let writes = next
                     .clone()
                     .filter(|&i| fates[i].is_none() && records[i].needs_write())
@@ -352,9 +417,12 @@ impl<J: JournalStore> Journal<J> {
                 if writes == 0 {
                     continue;
                 }
-                let live = live_records(records, fates, next.clone());
+                let (live, positions) = live_records(records, fates, next.clone());
                 match self.write(&live, writes).await {
-                    Ok(()) => continue,
+                    Ok(committed) => {
+                        assigned.extend(map_back(committed, &positions));
+                        continue;
+                    }
                     Err(e) => {
                         error = e;
                         current = next;
@@ -380,15 +448,23 @@ impl<J: JournalStore> Journal<J> {
     }
 }
 
-/// The records of `range` still to be written, in order.
+/// The records of `range` still to be written, in order, and their positions in the run.
 fn live_records(
     records: &[Record],
     fates: &[Option<BidReply>],
     range: Range<usize>,
-) -> Vec<Record> {
-    range
-        .filter(|&i| fates[i].is_none())
-        .map(|i| records[i].clone())
+) -> (Vec<Record>, Vec<usize>) {
+    let positions: Vec<usize> = range.filter(|&i| fates[i].is_none()).collect();
+    let live = positions.iter().map(|&i| records[i].clone()).collect();
+    (live, positions)
+}
+
+/// Commitment ids of a write of `live_records`, by position in the run.
+fn map_back(committed: Committed, positions: &[usize]) -> Vec<(usize, i64)> {
+    committed
+        .commitments
+        .into_iter()
+        .filter_map(|(at, id)| Some((*positions.get(at)?, id)))
         .collect()
 }
 
@@ -403,20 +479,38 @@ async fn fanout(
     while let Some(batch) = rx.recv().await {
         let mut last: HashMap<ItemId, usize> = HashMap::new();
         for (i, p) in batch.iter().enumerate() {
-            last.insert(p.state.item, i);
+            last.insert(p.item(), i);
         }
         for (i, p) in batch.into_iter().enumerate() {
-            let is_last = last.get(&p.state.item) == Some(&i);
-            if !(is_last || p.outbid.is_some() || p.extended) {
-                continue;
-            }
-            let recorded = read_model.committed(p.state.clone(), publisher.as_ref());
-            if recorded && p.extended {
-                publisher.extended(&p.state);
-            }
-            // Still news to its bidder even when a reload recorded a newer state first.
-            if let Some(user) = p.outbid {
-                publisher.outbid(user, &p.state);
+            let is_last = last.get(&p.item()) == Some(&i);
+            match p {
+                Published::Bid {
+                    state,
+                    outbid,
+                    extended,
+                } => {
+                    if !(is_last || outbid.is_some() || extended) {
+                        continue;
+                    }
+                    let recorded = read_model.committed(state.clone(), publisher.as_ref());
+                    if recorded && extended {
+                        publisher.extended(&state);
+                    }
+                    // Still news to its bidder even when a reload recorded a newer state.
+                    if let Some(user) = outbid {
+                        publisher.outbid(user, &state);
+                    }
+                }
+                // A close is the item's last word: always told, to everyone.
+                Published::Closed { state, winners } => {
+                    read_model.committed(state.clone(), publisher.as_ref());
+                    publisher.item_closed(&state, &winners);
+                }
+                Published::Stock(state) => {
+                    if is_last && read_model.committed(state.clone(), publisher.as_ref()) {
+                        publisher.stock_changed(&state);
+                    }
+                }
             }
         }
     }

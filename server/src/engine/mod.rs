@@ -55,12 +55,12 @@ use crate::{
 };
 
 pub use answer::{BidReply, Outcome};
-pub use command::{BidInput, PendingBid, Submitted};
+pub use command::{BidInput, BuyInput, PendingBid, Submitted};
 pub use ports::{AnswerSink, Publisher, StoreError};
 pub use responder::Responder;
 pub use state::{bidder_label, ItemState};
 
-use command::{Command, Waiting};
+use command::{Command, Order, Waiting};
 use gate::Gates;
 use idempotency::Idempotency;
 use shard::{Inbox, Shard, ShardParts};
@@ -152,6 +152,7 @@ impl Engine {
             bids = loaded
                 .iter()
                 .flat_map(|s| s.iter())
+                .filter_map(|b| b.bidding.as_ref())
                 .map(|b| b.book.last_seq())
                 .sum::<u64>(),
             idempotency_keys = keys_read,
@@ -216,8 +217,17 @@ impl Engine {
     /// the same bid gets the original answer, the same key with another payload gets 422,
     /// and concurrent duplicates make one effect.
     pub async fn place_bid(&self, input: BidInput) -> BidReply {
+        self.answer_of(Order::Bid(input)).await
+    }
+
+    /// Buys reoffer units and waits for the durable answer; idempotency keys as for bids.
+    pub async fn buy(&self, input: BuyInput) -> BidReply {
+        self.answer_of(Order::Buy(input)).await
+    }
+
+    async fn answer_of(&self, order: Order) -> BidReply {
         let (responder, answer) = Responder::caller();
-        self.place_bid_with(input, responder).await;
+        self.place_with(order, responder).await;
         answer
             .await
             .unwrap_or_else(|_| BidReply::storage_unavailable())
@@ -227,41 +237,40 @@ impl Engine {
     /// full queue); the responder answers. The caller may go away afterwards: the responder
     /// travels with the bid and finishes its key whatever happens.
     pub async fn place_bid_with(&self, input: BidInput, responder: Responder) {
-        let (input, hash, responder) = match &input.idempotency_key {
-            None => (input, None, responder),
-            Some(key) => {
+        self.place_with(Order::Bid(input), responder).await
+    }
+
+    /// As [`Engine::place_bid_with`], for a reoffer purchase.
+    pub async fn buy_with(&self, input: BuyInput, responder: Responder) {
+        self.place_with(Order::Buy(input), responder).await
+    }
+
+    async fn place_with(&self, order: Order, responder: Responder) {
+        let (hash, responder) = match order.key() {
+            None => (None, responder),
+            Some((user, scope, key)) => {
                 if let Err(reply) = idempotency::validate_key(key) {
                     return responder.send(reply);
                 }
-                let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
-                match self.idempotency.claim(input.bidder, key, hash).await {
+                let hash = order.request_hash();
+                match self.idempotency.claim(user, scope, key, hash).await {
                     idempotency::Claim::Answered(reply) => return responder.send(reply),
-                    idempotency::Claim::Mine => {
-                        let responder = self.holding_key(&input, responder);
-                        (input, Some(hash), responder)
-                    }
+                    idempotency::Claim::Mine => (Some(hash), self.holding_key(&order, responder)),
                 }
             }
         };
-        let item = input.item;
-        self.queue(
-            item,
-            Command::Bid {
-                input,
-                request_hash: hash,
-                reply: responder,
-            },
-        )
-        .await;
+        let item = order.item();
+        self.queue(item, order.into_command(hash, responder)).await;
     }
 
-    /// The responder of a bid whose key this caller has just claimed: it finishes the key.
-    fn holding_key(&self, input: &BidInput, responder: Responder) -> Responder {
-        match &input.idempotency_key {
-            Some(key) => responder.holding(responder::ClaimedKey {
+    /// The responder of an order whose key this caller has just claimed: it finishes the key.
+    fn holding_key(&self, order: &Order, responder: Responder) -> Responder {
+        match order.key() {
+            Some((user, scope, key)) => responder.holding(responder::ClaimedKey {
                 registry: self.idempotency.clone(),
-                user: input.bidder,
-                key: key.clone(),
+                user,
+                scope,
+                key: key.to_string(),
             }),
             None => responder,
         }
@@ -279,36 +288,41 @@ impl Engine {
     /// Hands a bid to its shard without waiting, when that can be done: the common case of a
     /// WebSocket bid, answered by its responder straight into the socket's outbox.
     pub fn submit(&self, input: BidInput, responder: Responder) -> Submitted {
-        let (hash, responder) = match &input.idempotency_key {
+        self.submit_order(Order::Bid(input), responder)
+    }
+
+    /// As [`Engine::submit`], for a reoffer purchase (a socket's `buy`).
+    pub fn submit_buy(&self, input: BuyInput, responder: Responder) -> Submitted {
+        self.submit_order(Order::Buy(input), responder)
+    }
+
+    fn submit_order(&self, order: Order, responder: Responder) -> Submitted {
+        let (hash, responder) = match order.key() {
             None => (None, responder),
-            Some(key) => {
+            Some((user, scope, key)) => {
                 if let Err(reply) = idempotency::validate_key(key) {
                     responder.send(reply);
                     return Submitted::Done;
                 }
-                let hash = idempotency::request_hash(input.item, input.amount, input.max_proxy);
-                match self.idempotency.try_claim(input.bidder, key, hash) {
+                let hash = order.request_hash();
+                match self.idempotency.try_claim(user, scope, key, hash) {
                     idempotency::TryClaim::Answered(reply) => {
                         responder.send(reply);
                         return Submitted::Done;
                     }
                     idempotency::TryClaim::MustWait => {
                         return Submitted::MustWait(Box::new(PendingBid(Waiting::Claim(
-                            input, responder,
+                            order, responder,
                         ))))
                     }
                     idempotency::TryClaim::Mine => {
-                        (Some(hash), self.holding_key(&input, responder))
+                        (Some(hash), self.holding_key(&order, responder))
                     }
                 }
             }
         };
-        let item = input.item;
-        let command = Command::Bid {
-            input,
-            request_hash: hash,
-            reply: responder,
-        };
+        let item = order.item();
+        let command = order.into_command(hash, responder);
         match self.shard_for(item).commands.try_send(command) {
             Ok(()) => Submitted::Done,
             Err(mpsc::error::TrySendError::Closed(command)) => {
@@ -321,10 +335,10 @@ impl Engine {
         }
     }
 
-    /// Finishes handing on a bid that [`Engine::submit`] could not.
+    /// Finishes handing on a bid or purchase that [`Engine::submit`] could not.
     pub async fn finish_placing(&self, pending: Box<PendingBid>) {
         match pending.0 {
-            Waiting::Claim(input, responder) => self.place_bid_with(input, responder).await,
+            Waiting::Claim(order, responder) => self.place_with(order, responder).await,
             Waiting::Queue(item, command) => self.queue(item, command).await,
         }
     }

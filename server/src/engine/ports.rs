@@ -16,6 +16,7 @@ use crate::{
     domain::{bidding::BookParams, AuctionId, AuctionState, Cents, ItemId, UserId},
     engine::{
         answer::BidReply,
+        idempotency::Scope,
         journal::Record,
         state::{ItemState, NotLive},
     },
@@ -46,7 +47,22 @@ pub trait JournalStore: Send + 'static {
     /// Writes one batch in one transaction: all of it or none of it. No client-side
     /// timeout: abandoning a write that may still commit would make its outcome unknown;
     /// implementations bound it on the server side instead.
-    fn commit(&mut self, batch: &[Record]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ///
+    /// A purchase's commitment gets its id from storage; its answer names it, so the answer
+    /// (stored under the purchase's key in the same transaction) holds a placeholder that
+    /// the store replaces with the id ([`crate::engine::answer::COMMITMENT_PLACEHOLDER`]),
+    /// and the ids come back, by position in `batch`, for the journal to do the same.
+    fn commit(
+        &mut self,
+        batch: &[Record],
+    ) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+}
+
+/// What a commit assigned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// (position in the batch, commitment id) of every purchase.
+    pub commitments: Vec<(usize, i64)>,
 }
 
 /// An item as stored, with what its book needs.
@@ -54,11 +70,33 @@ pub trait JournalStore: Send + 'static {
 pub struct StoredItem {
     pub item: ItemId,
     pub auction: AuctionId,
+    /// Sold by bidding (else at a fixed price: no book, only stock).
+    pub competitive: bool,
     pub params: BookParams,
     /// The auction's effective state (a manager's override if any, else the calendar's).
     pub auction_state: AuctionState,
     /// Whether a manager pinned that state.
     pub overridden: bool,
+    /// Units the item has in all.
+    pub units: u32,
+    /// When its bidding close was recorded (with its winners), if it was.
+    pub closed: bool,
+    /// The winners recorded at that close: (bidder, amount), for recovery to check against
+    /// the replay of the bids.
+    pub winners: Vec<(UserId, Cents)>,
+    /// What the reoffer phase may still sell of it (0: nothing, or the donor opted out, or
+    /// it was won), and at what price each.
+    pub stock: StockParams,
+    /// Changes other than bids recorded for it (its close, each purchase): they count into
+    /// its version (`ItemState::version`) with its bids.
+    pub events: u64,
+}
+
+/// An item's reoffer stock as stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StockParams {
+    pub left: u32,
+    pub price: Cents,
 }
 
 /// A recorded bid, in the form a replay needs.
@@ -113,15 +151,15 @@ pub struct StoredAnswer {
 /// Where bids' idempotency keys and their answers are kept across restarts. The journal
 /// writes them, in the same transaction as the bids; this port reads them.
 pub trait KeyStore: Send + Sync + 'static {
-    /// Every stored bid key, handed to `each` (at start). Returns how many.
+    /// Every stored key, handed to `each` (at start). Returns how many.
     fn each_key<F>(&self, each: F) -> impl Future<Output = Result<usize, StoreError>> + Send
     where
-        F: FnMut(UserId, &str) + Send;
+        F: FnMut(UserId, Scope, &str) + Send;
 
     /// The stored answers of the given keys, in the order asked (`None`: never stored).
     fn lookup(
         &self,
-        keys: &[(UserId, String)],
+        keys: &[(UserId, Scope, String)],
     ) -> impl Future<Output = Result<Vec<Option<StoredAnswer>>, StoreError>> + Send;
 }
 
@@ -148,8 +186,11 @@ pub trait Publisher: Send + Sync + 'static {
     fn extended(&self, state: &ItemState);
     /// `user` lost the lead on the item, by a committed bid.
     fn outbid(&self, user: UserId, state: &ItemState);
-    /// The item's close has come with no extension pending.
-    fn closed(&self, item: ItemId, closes_at: DateTime<Utc>);
+    /// The item's bidding closed, recorded with its winners (bidder, amount; none when
+    /// unsold): the final word on the item, to everyone watching and to each winner.
+    fn item_closed(&self, state: &ItemState, winners: &[(UserId, Cents)]);
+    /// Units were sold (reoffer): what is left, to everyone watching.
+    fn stock_changed(&self, state: &ItemState);
     /// The auction's state changed (calendar flip or a manager's override).
     fn auction_state(&self, auction: AuctionId, state: AuctionState);
 }

@@ -6,7 +6,11 @@ use tokio::sync::oneshot;
 
 use crate::{
     domain::UserId,
-    engine::{answer::BidReply, idempotency::Idempotency, ports::AnswerSink},
+    engine::{
+        answer::BidReply,
+        idempotency::{Idempotency, Scope},
+        ports::AnswerSink,
+    },
 };
 
 /// Where a bid's answer goes once it is known (for an accepted bid: once it is durable).
@@ -38,6 +42,7 @@ pub struct Responder {
 pub(crate) struct ClaimedKey {
     pub registry: Arc<Idempotency>,
     pub user: UserId,
+    pub scope: Scope,
     pub key: String,
 }
 
@@ -45,6 +50,15 @@ impl Responder {
     pub fn new(to: ReplyTo) -> Responder {
         Responder {
             to: Some(to),
+            key: None,
+        }
+    }
+
+    /// A responder that tells nobody: for the shard's own entries (a close), which only
+    /// need to be written.
+    pub fn nobody() -> Responder {
+        Responder {
+            to: None,
             key: None,
         }
     }
@@ -79,7 +93,9 @@ impl Responder {
 
     fn deliver(&mut self, reply: BidReply) {
         if let Some(claimed) = self.key.take() {
-            claimed.registry.finish(claimed.user, &claimed.key, &reply);
+            claimed
+                .registry
+                .finish(claimed.user, claimed.scope, &claimed.key, &reply);
         }
         match self.to.take() {
             Some(ReplyTo::Caller(tx)) => {

@@ -27,11 +27,17 @@ use tracing::Instrument;
 
 use crate::{
     clock::Clock,
-    domain::{bidding::BidRequest, AuctionId, ItemId, UserId},
+    domain::{
+        bidding::{awards, BidRequest, Refusal},
+        AuctionId, Cents, ItemId, UserId,
+    },
     engine::{
-        answer::{accepted_reply, not_live_reply, refusal_reply, shut_reply, BidReply},
-        command::{BidInput, Command},
+        answer::{
+            accepted_reply, buy_shut_reply, not_live_reply, refusal_reply, shut_reply, BidReply,
+        },
+        command::{BidInput, BuyInput, Command},
         gate::Gates,
+        idempotency::Scope,
         journal::{BidRow, Change, JournalHandle, KeyRecord, Queued, Record},
         micros,
         ports::{BookSource, Publisher, StoreError},
@@ -145,7 +151,9 @@ impl Shard {
     /// Takes a freshly loaded (committed) book into service and records its state.
     fn install(&mut self, book: LoadedBook) {
         let state = book.state();
-        self.closes.push(Reverse((state.closes_at, state.item)));
+        if book.bidding.is_some() && !book.closed {
+            self.closes.push(Reverse((state.closes_at, state.item)));
+        }
         self.read_model.loaded(state, self.publisher.as_ref());
         self.insert(book.item, Slot::Ready(Box::new(book)));
     }
@@ -208,7 +216,7 @@ impl Shard {
                     bids_since_touch = 0;
                     self.handle(touch).await;
                 }
-                _ = tokio::time::sleep(sleep.unwrap_or(Duration::from_secs(3600))), if sleep.is_some() => self.close_due(),
+                _ = tokio::time::sleep(sleep.unwrap_or(Duration::from_secs(3600))), if sleep.is_some() => self.close_due().await,
             }
         }
         tracing::debug!(shard = self.index, "shard stopped");
@@ -414,6 +422,11 @@ impl Shard {
                 request_hash,
                 reply,
             } => self.bid(input, request_hash, reply).await,
+            Command::Buy {
+                input,
+                request_hash,
+                reply,
+            } => self.buy(input, request_hash, reply).await,
             Command::Touch { item, reply } => {
                 // The committed state, never the book's (which may hold bids in flight).
                 let _ = reply.send(self.read_model.get(item));
@@ -441,59 +454,145 @@ impl Shard {
         let key = match (&input.idempotency_key, request_hash) {
             (Some(key), Some(hash)) => Some(KeyRecord {
                 user: input.bidder,
+                scope: Scope::Bid,
                 key: key.clone(),
                 hash,
             }),
             _ => None,
         };
-        let (change, answer) = match book.gate.admits_bids() {
-            Err(shut) => (Change::Refused, shut_reply(shut)),
-            Ok(()) => {
-                let request = BidRequest {
-                    bidder: input.bidder.0,
-                    amount: input.amount,
-                    max_proxy: input.max_proxy,
-                };
-                match book.book.place(request, now) {
-                    Err(refusal) => (Change::Refused, refusal_reply(&refusal)),
-                    Ok(accepted) => {
-                        book.paddles.insert(input.bidder.0, input.paddle);
-                        book.leader_paddle = book.paddles.get(&accepted.leader).copied();
-                        let state = book.state();
-                        let leader_paddle = book.leader_paddle.unwrap_or(input.paddle);
-                        let answer =
-                            accepted_reply(item, &accepted, state.bid_count, leader_paddle);
-                        if accepted.extended {
-                            self.closes.push(Reverse((accepted.closes_at, item)));
-                        }
-                        let bid = BidRow {
-                            item,
-                            bidder: input.bidder,
-                            amount: input.amount,
-                            max_proxy: input.max_proxy,
-                            seq: accepted.seq,
-                            at: now,
-                        };
-                        (
-                            Change::Accepted {
-                                bid,
-                                state,
-                                leader: UserId(accepted.leader),
-                                outbid: accepted.previous_leader.map(UserId),
-                                extended: accepted.extended,
-                            },
-                            answer,
-                        )
-                    }
-                }
+        let (change, answer) = if book.bidding.is_none() {
+            (Change::Refused, not_live_reply(NotLive::NotCompetitive))
+        } else if book.closed {
+            // Recorded closed: whatever the calendar says now, the winners are decided.
+            let closes_at = book.close_time();
+            (
+                Change::Refused,
+                refusal_reply(&Refusal::Closed { closes_at }),
+            )
+        } else {
+            match book.gate.admits_bids() {
+                Err(shut) => (Change::Refused, shut_reply(shut)),
+                Ok(()) => Self::place(book, &input, now, &mut self.closes),
             }
         };
-        let record = Record {
-            item,
-            change,
-            key,
-            answer,
+        self.send(
+            Record {
+                item,
+                change,
+                key,
+                answer,
+            },
+            reply,
+        )
+        .await;
+    }
+
+    /// Applies an admitted bid to the item's book.
+    fn place(
+        book: &mut LoadedBook,
+        input: &BidInput,
+        now: DateTime<Utc>,
+        closes: &mut BinaryHeap<Reverse<(DateTime<Utc>, ItemId)>>,
+    ) -> (Change, BidReply) {
+        let item = input.item;
+        let Some(bidding) = book.bidding.as_mut() else {
+            return (Change::Refused, not_live_reply(NotLive::NotCompetitive));
         };
+        let request = BidRequest {
+            bidder: input.bidder.0,
+            amount: input.amount,
+            max_proxy: input.max_proxy,
+        };
+        let accepted = match bidding.book.place(request, now) {
+            Err(refusal) => return (Change::Refused, refusal_reply(&refusal)),
+            Ok(accepted) => accepted,
+        };
+        bidding
+            .standings
+            .record(input.bidder.0, input.amount, input.max_proxy, accepted.seq);
+        bidding.paddles.insert(input.bidder.0, input.paddle);
+        bidding.leader_paddle = bidding.paddles.get(&accepted.leader).copied();
+        let leader_paddle = bidding.leader_paddle.unwrap_or(input.paddle);
+        let state = book.state();
+        let answer = accepted_reply(item, &accepted, state.bid_count, leader_paddle);
+        if accepted.extended {
+            closes.push(Reverse((accepted.closes_at, item)));
+        }
+        let bid = BidRow {
+            item,
+            bidder: input.bidder,
+            amount: input.amount,
+            max_proxy: input.max_proxy,
+            seq: accepted.seq,
+            at: now,
+        };
+        (
+            Change::Accepted {
+                bid,
+                state,
+                leader: UserId(accepted.leader),
+                outbid: accepted.previous_leader.map(UserId),
+                extended: accepted.extended,
+            },
+            answer,
+        )
+    }
+
+    /// A reoffer purchase: decided here, from the item's stock in memory (one writer, so a
+    /// unit can only be sold once), then written through like a bid.
+    async fn buy(&mut self, input: BuyInput, request_hash: Option<[u8; 32]>, reply: Responder) {
+        let item = input.item;
+        let Some(Slot::Ready(book)) = self.items.get_mut(&item) else {
+            reply.send(BidReply::storage_unavailable());
+            return;
+        };
+        let key = match (&input.idempotency_key, request_hash) {
+            (Some(key), Some(hash)) => Some(KeyRecord {
+                user: input.buyer,
+                scope: Scope::Purchase,
+                key: key.clone(),
+                hash,
+            }),
+            _ => None,
+        };
+        let (change, answer) = match book.gate.admits_buys() {
+            Err(shut) => (Change::Refused, buy_shut_reply(shut)),
+            Ok(()) if book.stock.left == 0 => (Change::Refused, BidReply::sold_out()),
+            Ok(()) if input.quantity > book.stock.left => {
+                (Change::Refused, BidReply::not_enough_left(book.stock.left))
+            }
+            Ok(()) => {
+                book.stock.left -= input.quantity;
+                book.events += 1;
+                let price_each = book.stock.price;
+                let left = book.stock.left;
+                let answer = BidReply::purchased(item, input.quantity, price_each, left);
+                (
+                    Change::Purchased {
+                        state: book.state(),
+                        buyer: input.buyer,
+                        quantity: input.quantity,
+                        price_each,
+                        sold_out: left == 0,
+                    },
+                    answer,
+                )
+            }
+        };
+        self.send(
+            Record {
+                item,
+                change,
+                key,
+                answer,
+            },
+            reply,
+        )
+        .await;
+    }
+
+    /// Hands an entry to the journal; its responder answers once it is resolved.
+    async fn send(&mut self, record: Record, reply: Responder) {
         if let Err(mpsc::error::SendError(Queued::Entry(_, reply))) =
             self.journal.tx.send(Queued::Entry(record, reply)).await
         {
@@ -501,20 +600,54 @@ impl Shard {
         }
     }
 
-    /// Announces items whose close has come. An item extended since the timer was set has a
-    /// later entry in the heap; its old one is skipped.
-    fn close_due(&mut self) {
+    /// Closes items whose close has come: decides the winners (`domain::bidding::awards`)
+    /// and hands the close to the journal, which records it exactly once and then tells
+    /// everyone. An item extended since the timer was set has a later entry in the heap;
+    /// its old one is skipped. Bids after this are refused (`closed`), whatever the clock.
+    async fn close_due(&mut self) {
         let now = self.clock.now();
+        let mut closing = Vec::new();
         while let Some(Reverse((at, item))) = self.closes.peek().copied() {
             if at > now {
                 break;
             }
             self.closes.pop();
-            if let Some(Slot::Ready(book)) = self.items.get(&item) {
-                if book.book.closes_at() == at {
-                    self.publisher.closed(item, at);
-                }
+            let Some(Slot::Ready(book)) = self.items.get_mut(&item) else {
+                continue;
+            };
+            if book.closed || book.close_time() != at {
+                continue;
             }
+            let Some(bidding) = book.bidding.as_ref() else {
+                continue;
+            };
+            let winners: Vec<(UserId, Cents)> =
+                awards(&bidding.book, &bidding.standings, book.units)
+                    .into_iter()
+                    .map(|a| (UserId(a.bidder), a.amount))
+                    .collect();
+            book.closed = true;
+            book.events += 1;
+            if !winners.is_empty() {
+                // Items with successful bids are not offered again (reoffer sells what
+                // nobody bid on).
+                book.stock.left = 0;
+            }
+            let sold_out = winners.len() as u32 >= book.units;
+            closing.push(Record {
+                item,
+                change: Change::Closed {
+                    state: book.state(),
+                    at: micros(now),
+                    winners,
+                    sold_out,
+                },
+                key: None,
+                answer: BidReply::storage_unavailable(),
+            });
+        }
+        for record in closing {
+            self.send(record, Responder::nobody()).await;
         }
     }
 }

@@ -21,17 +21,28 @@ pub struct ItemState {
     pub auction: AuctionId,
     pub price: Option<Cents>,
     pub bid_count: u64,
+    /// The item's bid seq (bids only, gap-free).
     pub seq: u64,
+    /// Counts every committed change of the item (bids, its close, each purchase): what
+    /// tells a newer state from an older one.
+    pub version: u64,
     pub leader_paddle: Option<i32>,
     pub next_minimum: Cents,
     pub opening: Cents,
     pub closes_at: DateTime<Utc>,
+    /// Sold by bidding (a fixed-price item has only stock).
+    pub competitive: bool,
+    /// Its bidding close is recorded, with its winners.
+    pub closed: bool,
+    /// Units the reoffer phase may sell now (while it is open), and the price of each.
+    pub stock_left: u32,
+    pub unit_price: Cents,
 }
 
 impl ItemState {
-    /// Whether bidding on the item has closed at `now`.
+    /// Whether bidding on the item has closed at `now` (recorded, or its time has come).
     pub fn closed_at(&self, now: DateTime<Utc>) -> bool {
-        now >= self.closes_at
+        self.closed || now >= self.closes_at
     }
 }
 
@@ -116,7 +127,7 @@ impl ReadModel {
 
     /// A change was committed. The journal's fan-out runs behind its commits: a book
     /// reloaded from storage in the meantime (a calendar change) has already recorded this
-    /// seq or a later one, read after the commit, and the price and close must not step
+    /// version or a later one, read after the commit, and the price and close must not step
     /// back to this one. Returns whether it was recorded (and published).
     pub fn committed(&self, state: ItemState, publisher: &dyn Publisher) -> bool {
         let auction = state.auction;
@@ -126,7 +137,7 @@ impl ReadModel {
         // snapshot built after it sees this state.)
         match self.items.entry(state.item) {
             Entry::Occupied(mut entry) => {
-                if entry.get().seq >= state.seq {
+                if entry.get().version >= state.version {
                     return false;
                 }
                 entry.insert(state);
@@ -157,8 +168,13 @@ mod tests {
             opening: Cents(5_00),
             bid_count: seq,
             seq,
+            version: seq,
             leader_paddle: None,
             closes_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(closes_in_hours),
+            competitive: true,
+            closed: false,
+            stock_left: 0,
+            unit_price: Cents(5_00),
         }
     }
 

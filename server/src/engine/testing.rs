@@ -18,10 +18,11 @@ use crate::{
     domain::{bidding::BookParams, AuctionId, AuctionState, Cents, ItemId, UserId},
     engine::{
         answer::BidReply,
+        idempotency::Scope,
         journal::{Change, Record},
         ports::{
-            AnswerSink, BookSource, JournalStore, KeyStore, Publisher, Storage, StoreError,
-            StoredAnswer, StoredBid, StoredBook, StoredItem,
+            AnswerSink, BookSource, Committed, JournalStore, KeyStore, Publisher, StockParams,
+            Storage, StoreError, StoredAnswer, StoredBid, StoredBook, StoredItem,
         },
         state::{ItemState, NotLive},
     },
@@ -41,7 +42,11 @@ pub struct Db {
     /// Recorded bids by item, with their seq.
     pub bids: BTreeMap<ItemId, Vec<(u64, StoredBid)>>,
     pub paddles: HashMap<UserId, i32>,
-    pub keys: HashMap<(UserId, String), StoredAnswer>,
+    pub keys: HashMap<(UserId, Scope, String), StoredAnswer>,
+    /// Winners recorded at closes: (item, bidder) → amount.
+    pub winners: BTreeMap<(ItemId, UserId), Cents>,
+    /// Commitments: (id, item, user, source, quantity, price each).
+    pub commitments: Vec<(i64, ItemId, UserId, &'static str, u32, Cents)>,
     pub outbid_notices: Vec<(UserId, ItemId)>,
     /// The next this many commits fail as if the database were down.
     pub fail_commits: usize,
@@ -99,9 +104,18 @@ impl MemoryStorage {
                 stored: StoredItem {
                     item,
                     auction,
+                    competitive: true,
                     params,
                     auction_state: AuctionState::Bidding,
                     overridden: false,
+                    units: 1,
+                    closed: false,
+                    winners: Vec::new(),
+                    stock: StockParams {
+                        left: 1,
+                        price: params.opening,
+                    },
+                    events: 0,
                 },
                 competitive: true,
                 published: true,
@@ -164,7 +178,7 @@ impl MemoryStorage {
 }
 
 impl JournalStore for MemoryStorage {
-    async fn commit(&mut self, batch: &[Record]) -> Result<(), StoreError> {
+    async fn commit(&mut self, batch: &[Record]) -> Result<Committed, StoreError> {
         wait_while(&self.inner.hold_commits).await;
         let mut db = self.db();
         db.attempts
@@ -189,14 +203,71 @@ impl JournalStore for MemoryStorage {
                     return Err(StoreError::Rejected(format!("duplicate seq {bid:?}")));
                 }
             }
+            if let Change::Closed { state, winners, .. } = &record.change {
+                for (user, _) in winners {
+                    if db.winners.contains_key(&(state.item, *user)) {
+                        return Err(StoreError::Rejected(format!("second close of {state:?}")));
+                    }
+                }
+            }
             if let Some(key) = &record.key {
-                let id = (key.user, key.key.clone());
+                let id = (key.user, key.scope, key.key.clone());
                 if db.keys.contains_key(&id) || !new_keys.insert(id) {
                     return Err(StoreError::Rejected(format!("duplicate key {key:?}")));
                 }
             }
         }
-        for record in batch {
+        let mut committed = Committed::default();
+        for (position, record) in batch.iter().enumerate() {
+            let mut answer = record.answer.clone();
+            match &record.change {
+                Change::Closed {
+                    state,
+                    winners,
+                    sold_out,
+                    ..
+                } => {
+                    for (user, amount) in winners {
+                        db.winners.insert((state.item, *user), *amount);
+                        let id = db.commitments.len() as i64 + 1;
+                        db.commitments
+                            .push((id, state.item, *user, "win", 1, *amount));
+                    }
+                    if let Some(item) = db.items.get_mut(&state.item) {
+                        item.stored.closed = true;
+                        item.stored.events += 1;
+                        item.stored.winners = winners.clone();
+                        if !winners.is_empty() {
+                            item.stored.stock.left = 0;
+                        }
+                        let _ = sold_out;
+                    }
+                }
+                Change::Purchased {
+                    state,
+                    buyer,
+                    quantity,
+                    price_each,
+                    ..
+                } => {
+                    let id = db.commitments.len() as i64 + 1;
+                    db.commitments.push((
+                        id,
+                        state.item,
+                        *buyer,
+                        "reoffer",
+                        *quantity,
+                        *price_each,
+                    ));
+                    committed.commitments.push((position, id));
+                    answer = answer.with_commitment(id);
+                    if let Some(item) = db.items.get_mut(&state.item) {
+                        item.stored.stock.left = item.stored.stock.left.saturating_sub(*quantity);
+                        item.stored.events += 1;
+                    }
+                }
+                _ => {}
+            }
             if let Change::Accepted { bid, outbid, .. } = &record.change {
                 db.bids.entry(bid.item).or_default().push((
                     bid.seq,
@@ -214,15 +285,15 @@ impl JournalStore for MemoryStorage {
             }
             if let Some(key) = &record.key {
                 db.keys.insert(
-                    (key.user, key.key.clone()),
+                    (key.user, key.scope, key.key.clone()),
                     StoredAnswer {
                         request_hash: key.hash,
-                        reply: record.answer.clone(),
+                        reply: answer,
                     },
                 );
             }
         }
-        Ok(())
+        Ok(committed)
     }
 }
 
@@ -273,18 +344,18 @@ impl BookSource for MemoryStorage {
 impl KeyStore for MemoryStorage {
     async fn each_key<F>(&self, mut each: F) -> Result<usize, StoreError>
     where
-        F: FnMut(UserId, &str) + Send,
+        F: FnMut(UserId, Scope, &str) + Send,
     {
-        let keys: Vec<(UserId, String)> = self.db().keys.keys().cloned().collect();
-        for (user, key) in &keys {
-            each(*user, key);
+        let keys: Vec<(UserId, Scope, String)> = self.db().keys.keys().cloned().collect();
+        for (user, scope, key) in &keys {
+            each(*user, *scope, key);
         }
         Ok(keys.len())
     }
 
     async fn lookup(
         &self,
-        keys: &[(UserId, String)],
+        keys: &[(UserId, Scope, String)],
     ) -> Result<Vec<Option<StoredAnswer>>, StoreError> {
         let db = self.db();
         Ok(keys.iter().map(|k| db.keys.get(k).cloned()).collect())
@@ -315,7 +386,8 @@ pub enum Heard {
     Changed(ItemState),
     Extended(ItemId, DateTime<Utc>),
     Outbid(UserId, ItemId),
-    Closed(ItemId),
+    Closed(ItemId, Vec<(UserId, Cents)>),
+    Stock(ItemId, u32),
     Auction(AuctionId, AuctionState),
 }
 
@@ -348,8 +420,11 @@ impl Publisher for Recorder {
     fn outbid(&self, user: UserId, state: &ItemState) {
         self.push(Heard::Outbid(user, state.item));
     }
-    fn closed(&self, item: ItemId, _closes_at: DateTime<Utc>) {
-        self.push(Heard::Closed(item));
+    fn item_closed(&self, state: &ItemState, winners: &[(UserId, Cents)]) {
+        self.push(Heard::Closed(state.item, winners.to_vec()));
+    }
+    fn stock_changed(&self, state: &ItemState) {
+        self.push(Heard::Stock(state.item, state.stock_left));
     }
     fn auction_state(&self, auction: AuctionId, state: AuctionState) {
         self.push(Heard::Auction(auction, state));

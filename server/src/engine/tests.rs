@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::{
     clock::ManualClock,
-    domain::{bidding::BookParams, Cents, UserId},
+    domain::{bidding::BookParams, AuctionState, Cents, UserId},
     engine::{
         answer::BidReply,
         ports::StoredAnswer,
@@ -40,6 +40,7 @@ struct Harness {
     engine: Engine,
     storage: MemoryStorage,
     heard: Arc<Recorder>,
+    clock: Arc<ManualClock>,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
@@ -48,10 +49,11 @@ struct Harness {
 async fn harness_with(storage: MemoryStorage) -> Harness {
     let heard = Arc::new(Recorder::default());
     let shutdown = CancellationToken::new();
+    let clock = Arc::new(ManualClock::new(t0()));
     let (engine, _tasks) = Engine::start(EngineParts {
         storage: storage.clone(),
         publisher: heard.clone(),
-        clock: Arc::new(ManualClock::new(t0())),
+        clock: clock.clone(),
         shards: 1,
         metrics: JournalMetrics::default(),
         shutdown: shutdown.clone(),
@@ -62,6 +64,7 @@ async fn harness_with(storage: MemoryStorage) -> Harness {
         engine,
         storage,
         heard,
+        clock,
         _shutdown: shutdown.drop_guard(),
     }
 }
@@ -369,7 +372,7 @@ async fn a_key_stored_before_a_restart_gets_its_stored_answer() {
         body: r#"{"stored":true}"#.into(),
     };
     storage.db().keys.insert(
-        (UserId(1), "k-1".into()),
+        (UserId(1), idempotency::Scope::Bid, "k-1".into()),
         StoredAnswer {
             request_hash: idempotency::request_hash(A, Cents(10_00), None),
             reply: original.clone(),
@@ -442,4 +445,248 @@ async fn looks_at_made_up_items_never_hold_a_bid_up() {
     for look in looks {
         assert_eq!(look.await.unwrap(), None);
     }
+}
+
+// ---- the close -------------------------------------------------------------------------
+
+/// Waits (the close timer looks at the clock at least once a second) until `item` is
+/// recorded closed.
+async fn closed(h: &Harness, item: ItemId) -> ItemState {
+    for _ in 0..300 {
+        if let Some(state) = h.engine.committed_state(item).filter(|s| s.closed) {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{item} never closed");
+}
+
+fn winners(storage: &MemoryStorage, item: ItemId) -> Vec<(i64, Cents)> {
+    storage
+        .db()
+        .winners
+        .iter()
+        .filter(|((i, _), _)| *i == item)
+        .map(|((_, user), amount)| (user.0, *amount))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_item_closes_once_at_its_time_with_the_leader_as_winner() {
+    let h = harness().await;
+    // A proxy defends against a lower bid: the leader wins at the price shown.
+    let proxy = BidInput {
+        max_proxy: Some(Cents(30_00)),
+        ..bid(A, 1, 10_00)
+    };
+    assert_eq!(h.engine.place_bid(proxy).await.status, 201);
+    assert_eq!(h.engine.place_bid(bid(A, 2, 20_00)).await.status, 201);
+    h.heard.take();
+    // Not a moment early.
+    h.clock
+        .set(params().closes_at - chrono::Duration::seconds(1));
+    settle().await;
+    assert!(!h.engine.committed_state(A).unwrap().closed);
+
+    h.clock.set(params().closes_at);
+    let state = closed(&h, A).await;
+    assert_eq!(state.price, Some(Cents(21_00)));
+    assert_eq!(winners(&h.storage, A), [(1, Cents(21_00))]);
+    assert!(h
+        .heard
+        .take()
+        .contains(&Heard::Closed(A, vec![(UserId(1), Cents(21_00))])));
+    // B had no bids: it closed unsold, and stays for the reoffer phase.
+    let b = closed(&h, B).await;
+    assert!(winners(&h.storage, B).is_empty());
+    assert_eq!(b.stock_left, 1);
+    assert_eq!(
+        h.engine.committed_state(A).unwrap().stock_left,
+        0,
+        "won: not reoffered"
+    );
+    // After the close, bids are refused whatever the clock says.
+    h.clock.set(t0());
+    assert_eq!(
+        code(&h.engine.place_bid(bid(A, 3, 50_00)).await),
+        "bidding_closed"
+    );
+    // The same storage read again by a new engine (a restart): no second close.
+    let again = harness_with(h.storage.clone()).await;
+    again
+        .clock
+        .set(params().closes_at + chrono::Duration::hours(1));
+    settle().await;
+    assert_eq!(winners(&again.storage, A), [(1, Cents(21_00))]);
+    assert_eq!(
+        again.storage.db().commitments.len(),
+        1,
+        "one win, one commitment"
+    );
+    assert!(again.engine.live_state(A).await.unwrap().closed);
+}
+
+#[tokio::test]
+async fn a_close_whose_write_fails_is_written_once_after_the_reload() {
+    let h = harness().await;
+    assert_eq!(h.engine.place_bid(bid(A, 1, 10_00)).await.status, 201);
+    h.storage.db().fail_commits = 1;
+    h.clock.set(params().closes_at);
+    closed(&h, A).await;
+    assert_eq!(winners(&h.storage, A), [(1, Cents(10_00))]);
+    assert_eq!(h.storage.db().commitments.len(), 1);
+}
+
+#[tokio::test]
+async fn several_units_go_to_the_top_distinct_bidders() {
+    let storage = storage();
+    let c = ItemId(30);
+    storage.add_item(c, AUCTION, params());
+    if let Some(item) = storage.db().items.get_mut(&c) {
+        item.stored.units = 3;
+    }
+    let h = harness_with(storage).await;
+    for (bidder, cents) in [(1, 10_00), (2, 11_00), (3, 12_00), (4, 13_00)] {
+        assert_eq!(h.engine.place_bid(bid(c, bidder, cents)).await.status, 201);
+    }
+    h.clock.set(params().closes_at);
+    let state = closed(&h, c).await;
+    let mut won = winners(&h.storage, c);
+    won.sort();
+    assert_eq!(
+        won,
+        [(2, Cents(11_00)), (3, Cents(12_00)), (4, Cents(13_00))]
+    );
+    assert_eq!(state.stock_left, 0);
+}
+
+// ---- reoffer purchases -------------------------------------------------------------------
+
+/// The engine with item B unsold after its close, 3 units on offer at $25, reoffer open.
+async fn reoffer() -> Harness {
+    let storage = storage();
+    if let Some(item) = storage.db().items.get_mut(&B) {
+        item.stored.units = 3;
+        item.stored.closed = true;
+        item.stored.events = 1;
+        item.stored.stock = crate::engine::ports::StockParams {
+            left: 3,
+            price: Cents(25_00),
+        };
+    }
+    let h = harness_with(storage).await;
+    h.engine
+        .auction_state_changed(AUCTION, AuctionState::Reoffer, false);
+    h
+}
+
+fn buy(item: ItemId, buyer: i64, quantity: u32, key: Option<&str>) -> BuyInput {
+    BuyInput {
+        item,
+        buyer: UserId(buyer),
+        quantity,
+        idempotency_key: key.map(str::to_string),
+    }
+}
+
+#[tokio::test]
+async fn buyers_racing_for_few_units_never_oversell() {
+    let h = reoffer().await;
+    let racers: Vec<_> = (1..=9)
+        .map(|buyer| {
+            let engine = h.engine.clone();
+            tokio::spawn(async move { engine.buy(buy(B, buyer, 1, None)).await })
+        })
+        .collect();
+    let mut sold = 0;
+    let mut ids = std::collections::HashSet::new();
+    for racer in racers {
+        let reply = racer.await.unwrap();
+        match reply.status {
+            201 => {
+                sold += 1;
+                let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+                assert!(ids.insert(body["commitmentId"].as_str().unwrap().to_string()));
+                assert!(!reply
+                    .body
+                    .contains(crate::engine::answer::COMMITMENT_PLACEHOLDER));
+            }
+            409 => assert_eq!(code(&reply), "sold_out"),
+            other => panic!("unexpected {other}: {reply:?}"),
+        }
+    }
+    assert_eq!(sold, 3, "exactly the units on offer");
+    let reoffer_sold: u32 = h
+        .storage
+        .db()
+        .commitments
+        .iter()
+        .filter(|c| c.3 == "reoffer")
+        .map(|c| c.4)
+        .sum();
+    assert_eq!(reoffer_sold, 3);
+    settle().await;
+    assert_eq!(h.engine.committed_state(B).unwrap().stock_left, 0);
+    assert!(h.heard.take().contains(&Heard::Stock(B, 0)));
+}
+
+#[tokio::test]
+async fn a_purchase_retried_with_its_key_gets_the_same_answer_and_buys_once() {
+    let h = reoffer().await;
+    let first = h.engine.buy(buy(B, 1, 2, Some("r-1"))).await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(h.engine.buy(buy(B, 1, 2, Some("r-1"))).await, first);
+    assert_eq!(
+        code(&h.engine.buy(buy(B, 1, 1, Some("r-1"))).await),
+        "idempotency_key_reused"
+    );
+    // A bid's key of the same name is another key.
+    assert_eq!(
+        h.engine
+            .place_bid(BidInput {
+                idempotency_key: Some("r-1".into()),
+                ..bid(A, 1, 10_00)
+            })
+            .await
+            .status,
+        409,
+        "bids are over, but the key was free"
+    );
+    // After a restart, the stored answer is the same bytes.
+    let again = harness_with(h.storage.clone()).await;
+    again
+        .engine
+        .auction_state_changed(AUCTION, AuctionState::Reoffer, false);
+    assert_eq!(again.engine.buy(buy(B, 1, 2, Some("r-1"))).await, first);
+    let not_enough = again.engine.buy(buy(B, 2, 2, None)).await;
+    assert_eq!(code(&not_enough), "not_enough_left");
+}
+
+#[tokio::test]
+async fn purchases_wait_for_the_reoffer_phase_and_a_failed_write_sells_nothing() {
+    let h = reoffer().await;
+    h.engine
+        .auction_state_changed(AUCTION, AuctionState::Paused, false);
+    assert_eq!(
+        code(&h.engine.buy(buy(B, 1, 1, None)).await),
+        "reoffer_not_open"
+    );
+    h.engine
+        .auction_state_changed(AUCTION, AuctionState::Reoffer, false);
+    h.storage.db().fail_commits = 1;
+    assert_eq!(
+        code(&h.engine.buy(buy(B, 1, 1, None)).await),
+        "storage_unavailable"
+    );
+    assert!(h.storage.db().commitments.is_empty());
+    // The stock was read again: all three units are still there.
+    for buyer in 1..=3 {
+        assert_eq!(h.engine.buy(buy(B, buyer, 1, None)).await.status, 201);
+    }
+    assert_eq!(code(&h.engine.buy(buy(B, 4, 1, None)).await), "sold_out");
+    // Bids on a fixed-price... (B is competitive but closed): refused as closed.
+    assert_eq!(
+        code(&h.engine.place_bid(bid(B, 5, 30_00)).await),
+        "bidding_closed"
+    );
 }

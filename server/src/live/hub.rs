@@ -21,7 +21,7 @@ use dashmap::{mapref::entry::Entry, DashMap};
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::{
-    domain::{AuctionId, AuctionState, ItemId, UserId},
+    domain::{AuctionId, AuctionState, Cents, ItemId, UserId},
     engine::{Engine, ItemState, Publisher},
     live::{outbox::Outbox, protocol},
     metrics::LiveMetrics,
@@ -275,8 +275,29 @@ impl Publisher for Hub {
         }
     }
 
-    fn closed(&self, item: ItemId, closes_at: DateTime<Utc>) {
-        self.publish(Topic::Item(item), protocol::closing(item, closes_at, true));
+    fn item_closed(&self, state: &ItemState, winners: &[(UserId, Cents)]) {
+        // `closing` with `closed: true` as before (clients know it), then the result.
+        self.publish(
+            Topic::Item(state.item),
+            protocol::closing(state.item, state.closes_at, true),
+        );
+        let closed = protocol::closed(state, winners.len());
+        self.publish(Topic::Item(state.item), closed.clone());
+        self.publish(Topic::Auction(state.auction), closed);
+        for (user, amount) in winners {
+            if let Some(outboxes) = self.users.get(user) {
+                let message = protocol::won(state.item, *amount);
+                for outbox in outboxes.iter() {
+                    outbox.push(message.clone());
+                }
+            }
+        }
+    }
+
+    fn stock_changed(&self, state: &ItemState) {
+        let capacity = protocol::capacity(state);
+        self.publish(Topic::Item(state.item), capacity.clone());
+        self.publish(Topic::Auction(state.auction), capacity);
     }
 
     fn auction_state(&self, auction: AuctionId, state: AuctionState) {

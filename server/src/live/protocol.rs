@@ -141,6 +141,8 @@ pub fn item_snapshot(state: &ItemState, now: DateTime<Utc>) -> Utf8Bytes {
         fields: ItemFields,
         opening_bid: Cents,
         closed: bool,
+        quantity_remaining: u32,
+        buy_price: Cents,
     }
     text(&Snapshot {
         r#type: "snapshot",
@@ -148,6 +150,8 @@ pub fn item_snapshot(state: &ItemState, now: DateTime<Utc>) -> Utf8Bytes {
         fields: state.into(),
         opening_bid: state.opening,
         closed: state.closed_at(now),
+        quantity_remaining: state.stock_left,
+        buy_price: state.unit_price,
     })
 }
 
@@ -186,6 +190,63 @@ pub fn closing(item: ItemId, closes_at: DateTime<Utc>, closed: bool) -> Utf8Byte
         item_id: item,
         closes_at,
         closed,
+    })
+}
+
+/// `{"type":"closed", itemId, finalPrice, winningBidderId, quantitySold}`: the item's
+/// bidding close is recorded (final price and the leader's paddle; `null`s when unsold).
+pub fn closed(state: &ItemState, units_won: usize) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Closed {
+        r#type: &'static str,
+        item_id: ItemId,
+        final_price: Option<Cents>,
+        winning_bidder_id: Option<String>,
+        quantity_sold: usize,
+    }
+    let sold = units_won > 0;
+    text(&Closed {
+        r#type: "closed",
+        item_id: state.item,
+        final_price: state.price.filter(|_| sold),
+        winning_bidder_id: state.leader_paddle.filter(|_| sold).map(bidder_label),
+        quantity_sold: units_won,
+    })
+}
+
+/// `{"type":"won", itemId, amount}`: to a winner's own connections only.
+pub fn won(item: ItemId, amount: Cents) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Won {
+        r#type: &'static str,
+        item_id: ItemId,
+        amount: Cents,
+    }
+    text(&Won {
+        r#type: "won",
+        item_id: item,
+        amount,
+    })
+}
+
+/// `{"type":"capacity", itemId, quantityRemaining, price}`: reoffer units left, after each
+/// purchase.
+pub fn capacity(state: &ItemState) -> Utf8Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Capacity {
+        r#type: &'static str,
+        item_id: ItemId,
+        quantity_remaining: u32,
+        price: Cents,
+    }
+    text(&Capacity {
+        r#type: "capacity",
+        item_id: state.item,
+        quantity_remaining: state.stock_left,
+        price: state.unit_price,
     })
 }
 
@@ -331,6 +392,11 @@ mod tests {
             next_minimum: Cents(130_00),
             opening: Cents(50_00),
             closes_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            version: 3,
+            competitive: true,
+            closed: false,
+            stock_left: 0,
+            unit_price: Cents(50_00),
         }
     }
 
@@ -341,10 +407,19 @@ mod tests {
         let now = DateTime::from_timestamp(1_799_999_000, 0).unwrap();
         let s = state();
         insta::assert_snapshot!(price(&s), @r#"{"type":"price","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}"#);
-        insta::assert_snapshot!(item_snapshot(&s, now), @r#"{"type":"snapshot","topic":"item:it_12","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00,"openingBid":50.00,"closed":false}"#);
+        insta::assert_snapshot!(item_snapshot(&s, now), @r#"{"type":"snapshot","topic":"item:it_12","itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00,"openingBid":50.00,"closed":false,"quantityRemaining":0,"buyPrice":50.00}"#);
         insta::assert_snapshot!(auction_snapshot(AuctionId(1), Some(AuctionState::Bidding), std::slice::from_ref(&s), now), @r#"{"type":"snapshot","topic":"auction:a_1","auctionId":"a_1","state":"bidding","serverTime":"2027-01-15T07:43:20Z","items":[{"itemId":"it_12","currentBid":125.00,"bidCount":3,"closesAt":"2027-01-15T08:00:00Z","seq":3,"leadingBidderId":"p_105","nextMinimum":130.00}]}"#);
         insta::assert_snapshot!(outbid(&s), @r#"{"type":"outbid","itemId":"it_12","currentBid":125.00,"nextMinimum":130.00,"seq":3}"#);
         insta::assert_snapshot!(closing(s.item, s.closes_at, true), @r#"{"type":"closing","itemId":"it_12","closesAt":"2027-01-15T08:00:00Z","closed":true}"#);
+        insta::assert_snapshot!(closed(&s, 1), @r#"{"type":"closed","itemId":"it_12","finalPrice":125.00,"winningBidderId":"p_105","quantitySold":1}"#);
+        insta::assert_snapshot!(closed(&s, 0), @r#"{"type":"closed","itemId":"it_12","finalPrice":null,"winningBidderId":null,"quantitySold":0}"#);
+        insta::assert_snapshot!(won(s.item, Cents(125_00)), @r#"{"type":"won","itemId":"it_12","amount":125.00}"#);
+        let reoffer = ItemState {
+            stock_left: 2,
+            unit_price: Cents(40_00),
+            ..s.clone()
+        };
+        insta::assert_snapshot!(capacity(&reoffer), @r#"{"type":"capacity","itemId":"it_12","quantityRemaining":2,"price":40.00}"#);
         insta::assert_snapshot!(auction_state(AuctionId(1), AuctionState::Paused), @r#"{"type":"auction","auctionId":"a_1","state":"paused"}"#);
         insta::assert_snapshot!(pong(Some(1.5), now), @r#"{"type":"pong","clientTime":1.5,"serverTime":1799999000000}"#);
         insta::assert_snapshot!(error("slow_down", "Wait."), @r#"{"type":"error","error":"slow_down","message":"Wait."}"#);

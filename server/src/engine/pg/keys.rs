@@ -9,6 +9,7 @@ use crate::{
     domain::UserId,
     engine::{
         answer::BidReply,
+        idempotency::Scope,
         pg::store_error,
         ports::{KeyStore, StoreError, StoredAnswer},
     },
@@ -27,40 +28,43 @@ impl PgKeyStore {
 impl KeyStore for PgKeyStore {
     async fn each_key<F>(&self, mut each: F) -> Result<usize, StoreError>
     where
-        F: FnMut(UserId, &str) + Send,
+        F: FnMut(UserId, Scope, &str) + Send,
     {
-        let mut rows = sqlx::query_as::<_, (i64, String)>(
-            "SELECT user_id, key FROM idempotency_keys WHERE scope = 'bid'",
+        let mut rows = sqlx::query_as::<_, (i64, String, String)>(
+            "SELECT user_id, scope, key FROM idempotency_keys",
         )
         .fetch(&self.db);
         let mut n = 0;
-        while let Some((user, key)) = rows.try_next().await.map_err(store_error)? {
-            each(UserId(user), &key);
-            n += 1;
+        while let Some((user, scope, key)) = rows.try_next().await.map_err(store_error)? {
+            if let Some(scope) = Scope::parse(&scope) {
+                each(UserId(user), scope, &key);
+                n += 1;
+            }
         }
         Ok(n)
     }
 
     async fn lookup(
         &self,
-        keys: &[(UserId, String)],
+        keys: &[(UserId, Scope, String)],
     ) -> Result<Vec<Option<StoredAnswer>>, StoreError> {
-        let users: Vec<i64> = keys.iter().map(|(u, _)| u.0).collect();
-        let names: Vec<&str> = keys.iter().map(|(_, k)| k.as_str()).collect();
-        let rows = sqlx::query_as::<_, (i64, String, Vec<u8>, i16, String)>(
-            "SELECT k.user_id, k.key, k.request_hash, k.response_status, k.response_body
+        let users: Vec<i64> = keys.iter().map(|(u, _, _)| u.0).collect();
+        let scopes: Vec<&str> = keys.iter().map(|(_, s, _)| s.as_str()).collect();
+        let names: Vec<&str> = keys.iter().map(|(_, _, k)| k.as_str()).collect();
+        let rows = sqlx::query_as::<_, (i64, String, String, Vec<u8>, i16, String)>(
+            "SELECT k.user_id, k.scope::text, k.key::text, k.request_hash, k.response_status, k.response_body
                FROM idempotency_keys k
-               JOIN UNNEST($1::bigint[], $2::text[]) AS q(user_id, key)
-                 ON k.user_id = q.user_id AND k.key = q.key
-              WHERE k.scope = 'bid'",
+               JOIN UNNEST($1::bigint[], $2::text[], $3::text[]) AS q(user_id, scope, key)
+                 ON k.user_id = q.user_id AND k.scope = q.scope AND k.key = q.key",
         )
         .bind(&users)
+        .bind(&scopes)
         .bind(&names)
         .fetch_all(&self.db)
         .await
         .map_err(store_error)?;
-        let mut found: HashMap<(i64, String), StoredAnswer> = HashMap::new();
-        for (user, key, hash, status, body) in rows {
+        let mut found: HashMap<(i64, String, String), StoredAnswer> = HashMap::new();
+        for (user, scope, key, hash, status, body) in rows {
             // A hash of another length cannot be ours: it matches no request, so a retry
             // with that key is told it was used for another bid.
             let request_hash = <[u8; 32]>::try_from(hash.as_slice()).unwrap_or([0; 32]);
@@ -69,7 +73,7 @@ impl KeyStore for PgKeyStore {
                 body: Arc::from(body),
             };
             found.insert(
-                (user, key),
+                (user, scope, key),
                 StoredAnswer {
                     request_hash,
                     reply,
@@ -78,7 +82,7 @@ impl KeyStore for PgKeyStore {
         }
         Ok(keys
             .iter()
-            .map(|(u, k)| found.remove(&(u.0, k.clone())))
+            .map(|(u, s, k)| found.remove(&(u.0, s.as_str().to_string(), k.clone())))
             .collect())
     }
 }
