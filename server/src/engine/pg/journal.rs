@@ -124,6 +124,10 @@ impl JournalStore for PgJournalStore {
     }
 }
 
+/// An item's row of `item_bidding` in a batch: its last state, its leader, and when its
+/// close was recorded.
+type ItemRow<'a> = (&'a ItemState, Option<UserId>, Option<DateTime<Utc>>);
+
 /// The columns of one batch, gathered from its records.
 #[derive(Default)]
 struct Columns<'a> {
@@ -135,7 +139,7 @@ struct Columns<'a> {
     bid_at: Vec<DateTime<Utc>>,
     /// The last state of each item in the batch, its leader, and when its close was
     /// recorded (an upsert must not see an item twice).
-    states: HashMap<ItemId, (&'a ItemState, Option<UserId>, Option<DateTime<Utc>>)>,
+    states: HashMap<ItemId, ItemRow<'a>>,
     key_user: Vec<i64>,
     key_scope: Vec<&'static str>,
     key_key: Vec<&'a str>,
