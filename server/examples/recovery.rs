@@ -92,7 +92,12 @@ async fn main() -> anyhow::Result<()> {
         let gates = Gates::default();
         let t = Instant::now();
         let books = recovery::load_all(&PgBookSource::new(db.clone()), &gates, 2).await?;
-        let replayed: u64 = books.iter().flatten().map(|b| b.book.last_seq()).sum();
+        let replayed: u64 = books
+            .iter()
+            .flatten()
+            .filter_map(|b| b.bidding.as_ref())
+            .map(|b| b.book.last_seq())
+            .sum();
         println!(
             "rebuild {run}: {replayed} bids in {:.0} ms",
             t.elapsed().as_secs_f64() * 1000.0
