@@ -7,6 +7,7 @@ use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
 use crate::{
+    services::auctions::phase_changed,
     state::AppState,
     store::{auctions, audit},
 };
@@ -42,6 +43,10 @@ pub async fn flip_due_states(state: &AppState) -> sqlx::Result<()> {
             row.state_at(now),
             row.override_state().is_some(),
         );
+        // What the new phase begins (the reoffer's announcement, the unsold items' close).
+        if let Err(e) = phase_changed(state, &row, old, row.state_at(now)).await {
+            tracing::warn!(auction = row.id, error = %e.message, "a phase's start failed (a manager pinning the state runs it again)");
+        }
         tracing::info!(auction = row.id, from = old.as_str(), to = %row.state, "auction state changed");
         audit::record(
             &state.db,

@@ -56,7 +56,7 @@ use crate::{
 
 pub use answer::{BidReply, Outcome};
 pub use command::{BidInput, BuyInput, PendingBid, Submitted};
-pub use ports::{AnswerSink, Publisher, StoreError};
+pub use ports::{AnswerSink, Answering, Publisher, StoreError};
 pub use responder::Responder;
 pub use state::{bidder_label, ItemState};
 

@@ -195,8 +195,16 @@ pub trait Publisher: Send + Sync + 'static {
     fn auction_state(&self, auction: AuctionId, state: AuctionState);
 }
 
-/// One connection's answers, for bids that do not wait for theirs (a WebSocket's).
+/// What an answer answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answering {
+    Bid,
+    Buy,
+}
+
+/// One connection's answers, for bids and purchases that do not wait for theirs (a
+/// WebSocket's).
 pub trait AnswerSink: Send + Sync + 'static {
-    /// The answer to the bid sent with `reference`, read at `received`.
-    fn answer(&self, reference: Option<&str>, received: Instant, reply: &BidReply);
+    /// The answer to the bid or purchase sent with `reference`, read at `received`.
+    fn answer(&self, what: Answering, reference: Option<&str>, received: Instant, reply: &BidReply);
 }

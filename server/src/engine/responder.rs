@@ -9,7 +9,7 @@ use crate::{
     engine::{
         answer::BidReply,
         idempotency::{Idempotency, Scope},
-        ports::AnswerSink,
+        ports::{AnswerSink, Answering},
     },
 };
 
@@ -22,6 +22,7 @@ pub enum ReplyTo {
     /// wake-up less per bid.
     Sink {
         sink: Arc<dyn AnswerSink>,
+        what: Answering,
         reference: Option<Box<str>>,
         /// When the frame was read: the sink counts the server's share of the wait.
         received: Instant,
@@ -72,11 +73,13 @@ impl Responder {
     /// A responder that answers into `sink`.
     pub fn sink(
         sink: Arc<dyn AnswerSink>,
+        what: Answering,
         reference: Option<Box<str>>,
         received: Instant,
     ) -> Responder {
         Responder::new(ReplyTo::Sink {
             sink,
+            what,
             reference,
             received,
         })
@@ -103,9 +106,10 @@ impl Responder {
             }
             Some(ReplyTo::Sink {
                 sink,
+                what,
                 reference,
                 received,
-            }) => sink.answer(reference.as_deref(), received, &reply),
+            }) => sink.answer(what, reference.as_deref(), received, &reply),
             None => {}
         }
     }

@@ -21,8 +21,8 @@ use crate::{
         idempotency::Scope,
         journal::{Change, Record},
         ports::{
-            AnswerSink, BookSource, Committed, JournalStore, KeyStore, Publisher, StockParams,
-            Storage, StoreError, StoredAnswer, StoredBid, StoredBook, StoredItem,
+            AnswerSink, Answering, BookSource, Committed, JournalStore, KeyStore, Publisher,
+            StockParams, Storage, StoreError, StoredAnswer, StoredBid, StoredBook, StoredItem,
         },
         state::{ItemState, NotLive},
     },
@@ -449,7 +449,7 @@ impl Answers {
 }
 
 impl AnswerSink for Answers {
-    fn answer(&self, reference: Option<&str>, _received: Instant, reply: &BidReply) {
+    fn answer(&self, _: Answering, reference: Option<&str>, _: Instant, reply: &BidReply) {
         self.got
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -99,6 +99,7 @@ fn submit_all(engine: &Engine, sink: &Arc<Answers>, bids: Vec<(&str, BidInput)>)
     for (reference, input) in bids {
         let responder = Responder::sink(
             sink.clone(),
+            Answering::Bid,
             Some(reference.into()),
             std::time::Instant::now(),
         );

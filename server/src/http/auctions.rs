@@ -8,17 +8,21 @@ use axum::{
     Json, Router,
 };
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    domain::{calendar::Milestone, validate, AuctionId, AuctionState, Calendar, Role},
+    domain::{validate, AuctionId, AuctionState, Calendar, Role},
     error::{AppError, AppResult, ResultExt},
     http::extract::{ApiJson, ApiPath},
+    services::{
+        auctions::{pin_state, snapshot, winners as services_winners, AuctionView, Winners},
+        reoffer::{listing, ReofferListing},
+    },
     session::Actor,
     state::AppState,
     store::{
-        auctions::{self, AuctionFields, AuctionRow},
+        auctions::{self, AuctionFields},
         audit,
     },
 };
@@ -29,45 +33,9 @@ pub fn router() -> Router<AppState> {
         .route("/auctions/current", get(current))
         .route("/auctions/{id}", get(by_id).put(update))
         .route("/auctions/{id}/state", post(set_state))
-}
-
-/// The public view of an auction.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuctionView {
-    pub id: AuctionId,
-    pub year: i32,
-    pub name: String,
-    #[serde(flatten)]
-    pub calendar: Calendar,
-    pub soft_close_seconds: i32,
-    pub hard_close_at: Option<DateTime<Utc>>,
-    pub state: AuctionState,
-    pub state_label: &'static str,
-    /// True while a manager's override, not the calendar, decides the state.
-    pub state_overridden: bool,
-    pub next_milestone: Option<Milestone>,
-    /// The server's clock, so countdowns run on server time, not the device's.
-    pub server_time: DateTime<Utc>,
-}
-
-impl AuctionView {
-    pub fn new(row: &AuctionRow, now: DateTime<Utc>) -> AuctionView {
-        let state = row.state_at(now);
-        AuctionView {
-            id: row.auction_id(),
-            year: row.year,
-            name: row.name.clone(),
-            calendar: row.calendar(),
-            soft_close_seconds: row.soft_close_seconds,
-            hard_close_at: row.hard_close_at,
-            state,
-            state_label: state.label(),
-            state_overridden: row.override_state().is_some(),
-            next_milestone: row.calendar().next_milestone(now),
-            server_time: now,
-        }
-    }
+        .route("/auctions/{id}/reoffer/state", post(reoffer_state))
+        .route("/auctions/{id}/reoffer/items", get(reoffer_items))
+        .route("/auctions/{id}/winners", get(winners))
 }
 
 async fn current(State(state): State<AppState>) -> AppResult<Json<AuctionView>> {
@@ -151,10 +119,6 @@ impl AuctionRequest {
             hard_close_at: self.hard_close_at,
         })
     }
-}
-
-fn snapshot(row: &AuctionRow, now: DateTime<Utc>) -> serde_json::Value {
-    serde_json::to_value(AuctionView::new(row, now)).unwrap_or_default()
 }
 
 /// `POST /api/auctions` (admin) → 201 with the auction.
@@ -250,7 +214,6 @@ async fn set_state(
     ApiPath(id): ApiPath<AuctionId>,
     ApiJson(req): ApiJson<StateRequest>,
 ) -> AppResult<Json<AuctionView>> {
-    user.require(&[Role::Manager])?;
     let pinned = match req.state.as_deref() {
         None | Some("auto") => None,
         Some(name) => Some(AuctionState::parse(name).ok_or_else(|| AppError {
@@ -260,33 +223,58 @@ async fn set_state(
             ))
         })?),
     };
-    let reason = validate::optional_text("reason", req.reason.as_deref(), 500)?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let before = auctions::by_id_for_update(&mut *tx, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Auction"))?;
-    let effective = pinned.unwrap_or_else(|| before.calendar().state_at(now));
-    let after = auctions::set_state(&mut *tx, id, effective, pinned).await?;
-    let mut after_snapshot = snapshot(&after, now);
-    if let (Some(reason), Some(obj)) = (reason, after_snapshot.as_object_mut()) {
-        obj.insert("reason".into(), json!(reason));
-    }
-    audit::record(
-        &mut *tx,
-        Some(user.id()),
-        "auction.state_overridden",
-        "auction",
-        Some(id.0),
-        Some(snapshot(&before, now)),
-        Some(after_snapshot),
-    )
-    .await?;
-    tx.commit().await?;
-    // The books close by the calendar: the engine follows the new dates at once.
-    state
-        .engine
-        .calendar_changed(id, after.state_at(now), after.override_state().is_some())
-        .await;
-    Ok(Json(AuctionView::new(&after, now)))
+    let after = pin_state(&state, &user, id, pinned, req.reason.as_deref()).await?;
+    Ok(Json(AuctionView::new(&after, state.now())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReofferStateRequest {
+    /// `open` or `close`.
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/auctions/{id}/reoffer/state {"state": "open" | "close"}` (manager, admin):
+/// opens the reoffer phase now, or closes it, whatever the calendar says; audited. (It pins
+/// the auction's state to `reoffer` or `closed`; `POST /state {"state": "auto"}` gives the
+/// calendar back.)
+async fn reoffer_state(
+    State(state): State<AppState>,
+    user: Actor,
+    ApiPath(id): ApiPath<AuctionId>,
+    ApiJson(req): ApiJson<ReofferStateRequest>,
+) -> AppResult<Json<AuctionView>> {
+    let pinned = match req.state.as_str() {
+        "open" => AuctionState::Reoffer,
+        "close" => AuctionState::Closed,
+        other => {
+            return Err(AppError::validation(format!(
+                "Unknown reoffer state {other:?}; use open or close."
+            ))
+            .on_field("state"))
+        }
+    };
+    let after = pin_state(&state, &user, id, Some(pinned), req.reason.as_deref()).await?;
+    Ok(Json(AuctionView::new(&after, state.now())))
+}
+
+/// `GET /api/auctions/{id}/winners` (manager, admin, finance): every item won, with its
+/// winner, amount and quantity.
+async fn winners(
+    State(state): State<AppState>,
+    user: Actor,
+    ApiPath(id): ApiPath<AuctionId>,
+) -> AppResult<Json<Winners>> {
+    Ok(Json(services_winners(&state, &user, id).await?))
+}
+
+/// `GET /api/auctions/{id}/reoffer/items` (anyone): the reoffer inventory in the spec's
+/// shape, with its window.
+async fn reoffer_items(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AuctionId>,
+) -> AppResult<Json<ReofferListing>> {
+    Ok(Json(listing(&state, id).await?))
 }

@@ -1,12 +1,12 @@
-//! `/api/items/{id}/bids` and `/api/users/me/bids`: bidding over REST. The WebSocket takes
-//! the same bids (ws/connection.rs); both call `Engine::place_bid` and answer with the same
-//! bytes.
+//! `/api/items/{id}/bids`, `/api/users/me/bids` and `/api/items/{id}/buy`: bidding and
+//! reoffer purchases over REST. The WebSocket takes the same bids and buys
+//! (`live/session.rs`); both reach the engine and answer with the same bytes.
 
 use axum::{
     body::Body,
     extract::State,
     http::{header, HeaderMap, HeaderValue, Response, StatusCode},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use chrono::{DateTime, Utc};
@@ -24,6 +24,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/items/{id}/bids", get(list).post(place))
+        .route("/items/{id}/buy", post(buy))
         .route("/users/me/bids", get(mine))
 }
 
@@ -35,6 +36,35 @@ struct BidRequest {
     max_proxy_amount: Option<Cents>,
     #[serde(default)]
     idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BuyRequest {
+    #[serde(default = "one")]
+    quantity: u32,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The request's idempotency key: the body's or the `Idempotency-Key` header's (they must
+/// agree when both are given). Its form is checked by the engine, where every path meets.
+fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> AppResult<Option<String>> {
+    let header = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match (body, header) {
+        (Some(body), Some(head)) if body != head => Err(AppError::validation(
+            "The idempotencyKey in the body and the Idempotency-Key header differ.",
+        )),
+        (Some(k), _) | (None, Some(k)) => Ok(Some(k)),
+        (None, None) => Ok(None),
+    }
 }
 
 fn reply_response(reply: BidReply) -> Response<Body> {
@@ -68,20 +98,7 @@ async fn place(
     ApiJson(req): ApiJson<BidRequest>,
 ) -> AppResult<Response<Body>> {
     user.require_verified()?;
-    let header_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let key = match (req.idempotency_key, header_key) {
-        (Some(body), Some(head)) if body != head => {
-            return Err(AppError::validation(
-                "The idempotencyKey in the body and the Idempotency-Key header differ.",
-            ));
-        }
-        (Some(k), _) | (None, Some(k)) => Some(k),
-        (None, None) => None,
-    };
-    // The key itself is checked by the engine, where every bid path meets.
+    let key = idempotency_key(&headers, req.idempotency_key)?;
     let reply = state
         .engine
         .place_bid(BidInput {
@@ -93,6 +110,23 @@ async fn place(
             idempotency_key: key,
         })
         .await;
+    Ok(reply_response(reply))
+}
+
+/// `POST /api/items/{id}/buy {"quantity", "idempotencyKey"}` (the spec's reoffer buy):
+/// 201 with the spec's `{itemId, quantityPurchased, priceEach, commitmentId,
+/// quantityRemaining}` once durable; 409 `sold_out` (or `not_enough_left` with
+/// `quantityRemaining`) when the units are gone; 409 `reoffer_not_open`/`reoffer_closed`
+/// outside the phase; 503 `storage_unavailable` if it could not be recorded.
+async fn buy(
+    State(state): State<AppState>,
+    user: Actor,
+    headers: HeaderMap,
+    ApiPath(item): ApiPath<ItemId>,
+    ApiJson(req): ApiJson<BuyRequest>,
+) -> AppResult<Response<Body>> {
+    let key = idempotency_key(&headers, req.idempotency_key)?;
+    let reply = crate::services::reoffer::buy(&state, &user, item, req.quantity, key).await?;
     Ok(reply_response(reply))
 }
 

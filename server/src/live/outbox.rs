@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::{
     domain::{ItemId, UserId},
-    engine::{AnswerSink, BidReply},
+    engine::{AnswerSink, Answering, BidReply},
     live::protocol,
 };
 
@@ -157,18 +157,34 @@ impl Outbox {
 }
 
 impl Outbox {
-    /// Answers a bid that was never counted as in flight (refused before it started).
-    pub fn answer_at_once(&self, reference: Option<&str>, received: Instant, reply: &BidReply) {
-        self.push(protocol::bid_result(reference, reply));
+    /// Answers a bid or purchase that was never counted as in flight (refused before it
+    /// started).
+    pub fn answer_at_once(
+        &self,
+        what: Answering,
+        reference: Option<&str>,
+        received: Instant,
+        reply: &BidReply,
+    ) {
+        self.push(match what {
+            Answering::Bid => protocol::bid_result(reference, reply),
+            Answering::Buy => protocol::buy_result(reference, reply),
+        });
         self.answer_seconds
             .observe(received.elapsed().as_secs_f64());
     }
 }
 
-/// A bid's answer goes straight into the outbox as a `bid_result`.
+/// An answer goes straight into the outbox as a `bid_result` (or a `buy_result`).
 impl AnswerSink for Outbox {
-    fn answer(&self, reference: Option<&str>, received: Instant, reply: &BidReply) {
-        self.answer_at_once(reference, received, reply);
+    fn answer(
+        &self,
+        what: Answering,
+        reference: Option<&str>,
+        received: Instant,
+        reply: &BidReply,
+    ) {
+        self.answer_at_once(what, reference, received, reply);
         self.bid_answered();
     }
 }

@@ -21,6 +21,8 @@ pub enum ClientMessage {
     },
     /// The REST bid's fields plus a `ref` echoed in the `bid_result`.
     Bid(BidFrame),
+    /// The REST buy's fields plus a `ref` echoed in the `buy_result`.
+    Buy(BuyFrame),
     /// Clock sync: the client's time (ms since the epoch) comes back with the server's.
     Ping {
         client_time: Option<f64>,
@@ -38,6 +40,22 @@ pub struct BidFrame {
     pub max_proxy_amount: Option<Cents>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuyFrame {
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub item_id: ItemId,
+    #[serde(default = "one")]
+    pub quantity: u32,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -71,6 +89,7 @@ impl ClientMessage {
                 topics: serde_json::from_str::<Topics>(text).map_err(bad)?.topics,
             },
             "bid" => ClientMessage::Bid(serde_json::from_str(text).map_err(bad)?),
+            "buy" => ClientMessage::Buy(serde_json::from_str(text).map_err(bad)?),
             "ping" => ClientMessage::Ping {
                 client_time: serde_json::from_str::<Ping>(text).map_err(bad)?.client_time,
             },
@@ -272,6 +291,15 @@ pub fn bid_result(reference: Option<&str>, reply: &BidReply) -> Utf8Bytes {
     let reference = serde_json::to_string(&reference).unwrap_or_else(|_| "null".into());
     Utf8Bytes::from(format!(
         "{{\"type\":\"bid_result\",\"ref\":{reference},\"status\":{},\"body\":{}}}",
+        reply.status, reply.body
+    ))
+}
+
+/// `{"type":"buy_result","ref":…,"status":201,"body":{…the REST body…}}`: a `buy`'s answer.
+pub fn buy_result(reference: Option<&str>, reply: &BidReply) -> Utf8Bytes {
+    let reference = serde_json::to_string(&reference).unwrap_or_else(|_| "null".into());
+    Utf8Bytes::from(format!(
+        "{{\"type\":\"buy_result\",\"ref\":{reference},\"status\":{},\"body\":{}}}",
         reply.status, reply.body
     ))
 }

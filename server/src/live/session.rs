@@ -36,14 +36,15 @@ use tokio::sync::mpsc;
 use crate::{
     clock::Clock,
     domain::UserId,
-    engine::{BidInput, BidReply, Engine, PendingBid, Responder, Submitted},
+    engine::{Answering, BidInput, BidReply, BuyInput, Engine, PendingBid, Responder, Submitted},
     error::AppError,
     limits::RateLimits,
     live::{
         hub::{Hub, Topic},
         outbox::Outbox,
-        protocol::{self, BidFrame, ClientMessage},
+        protocol::{self, BidFrame, BuyFrame, ClientMessage},
     },
+    services::reoffer::MAX_UNITS_PER_PURCHASE,
 };
 
 /// Topics one connection may follow: a catalog page of items plus its auction.
@@ -158,6 +159,7 @@ impl Session {
         }
         match ClientMessage::parse(text) {
             Ok(ClientMessage::Bid(frame)) => self.bid(frame),
+            Ok(ClientMessage::Buy(frame)) => self.buy(frame),
             Ok(message) => {
                 if self.control.take() {
                     self.control_message(message).await;
@@ -207,6 +209,7 @@ impl Session {
                 }
             }
             ClientMessage::Bid(frame) => self.bid(frame),
+            ClientMessage::Buy(frame) => self.buy(frame),
         }
     }
 
@@ -267,11 +270,15 @@ impl Session {
         let reference = frame.reference.as_deref().map(Box::from);
         if !self.outbox.bid_started(MAX_PENDING_BIDS) {
             // Not counted as in flight: answered here, not by a responder.
-            self.outbox
-                .answer_at_once(reference.as_deref(), received, &BidReply::too_many_bids());
+            self.outbox.answer_at_once(
+                Answering::Bid,
+                reference.as_deref(),
+                received,
+                &BidReply::too_many_bids(),
+            );
             return;
         }
-        let responder = Responder::sink(self.outbox.clone(), reference, received);
+        let responder = Responder::sink(self.outbox.clone(), Answering::Bid, reference, received);
         let Some(who) = self.bidder.who.clone() else {
             return responder.send(refusal(&AppError::unauthenticated()));
         };
@@ -282,6 +289,39 @@ impl Session {
             match checked_input(&self.live, &who, frame) {
                 Err(reply) => return responder.send(reply),
                 Ok(input) => match self.live.engine.submit(input, responder) {
+                    Submitted::Done => return,
+                    Submitted::MustWait(pending) => Job::Place(pending),
+                },
+            }
+        };
+        self.bidder.hand_to_worker(&self.live, who, job);
+    }
+
+    /// Takes one `buy` frame (a reoffer purchase), as [`Session::bid`] takes a bid: answered
+    /// at once when it cannot run, else handed to the item's shard, in order with the
+    /// connection's bids.
+    fn buy(&mut self, frame: BuyFrame) {
+        let received = Instant::now();
+        let reference = frame.reference.as_deref().map(Box::from);
+        if !self.outbox.bid_started(MAX_PENDING_BIDS) {
+            self.outbox.answer_at_once(
+                Answering::Buy,
+                reference.as_deref(),
+                received,
+                &BidReply::too_many_bids(),
+            );
+            return;
+        }
+        let responder = Responder::sink(self.outbox.clone(), Answering::Buy, reference, received);
+        let Some(who) = self.bidder.who.clone() else {
+            return responder.send(refusal(&AppError::unauthenticated()));
+        };
+        let job = if self.bidder.worker_busy() || !who.verified.load(Ordering::Acquire) {
+            Job::CheckBuy(frame, responder)
+        } else {
+            match checked_buy(&self.live, &who, frame) {
+                Err(reply) => return responder.send(reply),
+                Ok(input) => match self.live.engine.submit_buy(input, responder) {
                     Submitted::Done => return,
                     Submitted::MustWait(pending) => Job::Place(pending),
                 },
@@ -329,6 +369,26 @@ fn checked_input(live: &Live, who: &Who, frame: BidFrame) -> Result<BidInput, Bi
     })
 }
 
+/// The purchase, once the buyer may buy (within the write rate limit and the units a
+/// purchase may take). Its idempotency key is checked by the engine.
+fn checked_buy(live: &Live, who: &Who, frame: BuyFrame) -> Result<BuyInput, BidReply> {
+    if let Err(limited) = live.limits.check_write_account(who.id) {
+        return Err(refusal(&AppError::from(limited)));
+    }
+    if frame.quantity == 0 || frame.quantity > MAX_UNITS_PER_PURCHASE {
+        return Err(refusal(
+            &AppError::validation(format!("quantity must be 1 to {MAX_UNITS_PER_PURCHASE}."))
+                .on_field("quantity"),
+        ));
+    }
+    Ok(BuyInput {
+        item: frame.item_id,
+        buyer: who.id,
+        quantity: frame.quantity,
+        idempotency_key: frame.idempotency_key,
+    })
+}
+
 /// A connection's bidder and its bid task, started on the first bid that must wait: most
 /// connections never need one, and an idle connection should cost a few KB.
 struct Bidder {
@@ -347,6 +407,8 @@ struct Worker {
 enum Job {
     /// A frame to check in full (re-reading an unverified account) and place.
     Check(BidFrame, Responder),
+    /// The same for a purchase.
+    CheckBuy(BuyFrame, Responder),
     /// A bid the engine could not take without waiting.
     Place(Box<PendingBid>),
 }
@@ -385,7 +447,7 @@ impl Bidder {
             worker.busy.fetch_sub(1, Ordering::AcqRel);
             let reply = BidReply::too_many_bids();
             match e.into_inner() {
-                Job::Check(_, responder) => responder.send(reply),
+                Job::Check(_, responder) | Job::CheckBuy(_, responder) => responder.send(reply),
                 Job::Place(pending) => drop(pending),
             }
         }
@@ -410,6 +472,17 @@ async fn bid_worker(
                     match checked_input(&live, &who, frame) {
                         Err(reply) => responder.send(reply),
                         Ok(input) => live.engine.place_bid_with(input, responder).await,
+                    }
+                }
+            }
+            Job::CheckBuy(frame, responder) => {
+                recheck_verified(&live, &who).await;
+                if !who.verified.load(Ordering::Acquire) {
+                    responder.send(refusal(&AppError::email_not_verified()));
+                } else {
+                    match checked_buy(&live, &who, frame) {
+                        Err(reply) => responder.send(reply),
+                        Ok(input) => live.engine.buy_with(input, responder).await,
                     }
                 }
             }

@@ -8,6 +8,7 @@
 //! here imports an edge (`http`, `pages`, `ws`) or the assembly (`app`).
 
 pub mod accounts;
+pub mod auctions;
 pub mod catalog;
 pub mod events;
 pub mod images;

@@ -163,5 +163,107 @@ pub async fn save_settings(
         .await?;
     }
     tx.commit().await?;
+    // The engine sells from its own copy of the terms: it reads them again.
+    state.engine.item_changed(id).await;
     Ok(view(&item, &saved))
+}
+
+/// One item on offer in the reoffer phase (the spec's shape).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferLine {
+    pub id: ItemId,
+    pub title: String,
+    pub price: Cents,
+    pub quantity_remaining: u32,
+}
+
+/// When the reoffer phase is open.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferWindow {
+    pub opens_at: chrono::DateTime<chrono::Utc>,
+    pub closes_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /auctions/{id}/reoffer/items`: the inventory and its window.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferListing {
+    pub items: Vec<ReofferLine>,
+    pub window: ReofferWindow,
+    /// Whether buying is open right now.
+    pub open: bool,
+}
+
+/// The reoffer inventory (spec 3.2): every item of the auction with units left to sell
+/// after bidding (unsold competitive items, unfilled fixed-price capacity) whose donor did
+/// not opt out; items with successful bids are not shown. Quantities and prices are the
+/// engine's committed ones, the same the live `capacity` frames carry.
+pub async fn listing(state: &AppState, id: AuctionId) -> AppResult<ReofferListing> {
+    let auction = auctions::by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Auction"))?;
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, title FROM items WHERE auction_id = $1 AND status IN ('published', 'closed') ORDER BY title, id",
+    )
+    .bind(id.0)
+    .fetch_all(&state.db)
+    .await?;
+    let mut items = Vec::new();
+    for (item, title) in rows {
+        let Some(live) = state.engine.live_state(ItemId(item)).await else {
+            continue;
+        };
+        if live.stock_left > 0 && (!live.competitive || live.closed) {
+            items.push(ReofferLine {
+                id: live.item,
+                title,
+                price: live.unit_price,
+                quantity_remaining: live.stock_left,
+            });
+        }
+    }
+    Ok(ReofferListing {
+        items,
+        window: ReofferWindow {
+            opens_at: auction.reoffer_open_at,
+            closes_at: auction.reoffer_close_at,
+        },
+        open: state
+            .engine
+            .auction_state(id)
+            .unwrap_or(auction.state_at(state.now()))
+            == AuctionState::Reoffer,
+    })
+}
+
+/// The most units one purchase takes: a family buying dinner seats, not a reseller.
+pub const MAX_UNITS_PER_PURCHASE: u32 = 20;
+
+/// Buys `quantity` units of a reoffer item, first come first served, no holds; the answer
+/// once durable (201 with the commitment, 409 `sold_out`...). Signed-in, verified buyers.
+pub async fn buy(
+    state: &AppState,
+    user: &Actor,
+    item: ItemId,
+    quantity: u32,
+    idempotency_key: Option<String>,
+) -> AppResult<crate::engine::BidReply> {
+    user.require_verified()?;
+    if quantity == 0 || quantity > MAX_UNITS_PER_PURCHASE {
+        return Err(AppError::validation(format!(
+            "quantity must be 1 to {MAX_UNITS_PER_PURCHASE}."
+        ))
+        .on_field("quantity"));
+    }
+    Ok(state
+        .engine
+        .buy(crate::engine::BuyInput {
+            item,
+            buyer: user.id(),
+            quantity,
+            idempotency_key,
+        })
+        .await)
 }
