@@ -43,7 +43,7 @@ use crate::{
         idempotency::Scope,
         ports::{Committed, JournalStore, Publisher, StoreError},
         responder::Responder,
-        state::{ItemState, ReadModel},
+        state::{ItemState, ReadModel, Tally},
     },
     metrics::JournalMetrics,
 };
@@ -176,6 +176,7 @@ impl Published {
 /// Starts one shard's journal over `store`, and its fan-out.
 pub fn spawn<J: JournalStore>(
     store: J,
+    tally: Arc<Tally>,
     read_model: Arc<ReadModel>,
     publisher: Arc<dyn Publisher>,
     metrics: JournalMetrics,
@@ -188,6 +189,7 @@ pub fn spawn<J: JournalStore>(
     tokio::spawn(fanout(read_model, publisher, fanout_rx).in_current_span());
     let journal = Journal {
         store,
+        tally,
         rx,
         broken: HashSet::new(),
         broken_tx,
@@ -206,6 +208,7 @@ pub fn spawn<J: JournalStore>(
 
 struct Journal<J> {
     store: J,
+    tally: Arc<Tally>,
     rx: mpsc::Receiver<Queued>,
     /// Items whose entries are refused until the shard's fence for them.
     broken: HashSet<ItemId>,
@@ -311,7 +314,15 @@ impl<J: JournalStore> Journal<J> {
             .enumerate()
         {
             match fate {
-                Some(refusal) => reply.send(refusal),
+                Some(refusal) => {
+                    let counter = if refusal.is_storage_unavailable() {
+                        &self.tally.unavailable
+                    } else {
+                        &self.tally.refused
+                    };
+                    Tally::add(counter, 1);
+                    reply.send(refusal)
+                }
                 None => {
                     let answer = match commitments.get(&i) {
                         Some(id) => record.answer.with_commitment(*id),
@@ -323,16 +334,25 @@ impl<J: JournalStore> Journal<J> {
                             outbid,
                             extended,
                             ..
-                        } => published.push(Published::Bid {
-                            state,
-                            outbid,
-                            extended,
-                        }),
+                        } => {
+                            Tally::add(&self.tally.bids_accepted, 1);
+                            published.push(Published::Bid {
+                                state,
+                                outbid,
+                                extended,
+                            })
+                        }
                         Change::Closed { state, winners, .. } => {
                             published.push(Published::Closed { state, winners })
                         }
-                        Change::Purchased { state, .. } => published.push(Published::Stock(state)),
-                        Change::Refused => {}
+                        Change::Purchased {
+                            state, quantity, ..
+                        } => {
+                            Tally::add(&self.tally.purchases, 1);
+                            Tally::add(&self.tally.units_bought, u64::from(quantity));
+                            published.push(Published::Stock(state))
+                        }
+                        Change::Refused => Tally::add(&self.tally.refused, 1),
                     }
                     reply.send(answer);
                 }

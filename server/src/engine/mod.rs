@@ -58,13 +58,13 @@ pub use answer::{BidReply, Outcome};
 pub use command::{BidInput, BuyInput, PendingBid, Submitted};
 pub use ports::{AnswerSink, Answering, Publisher, StoreError};
 pub use responder::Responder;
-pub use state::{bidder_label, ItemState};
+pub use state::{bidder_label, ItemState, TallyNow};
 
 use command::{Command, Order, Waiting};
 use gate::Gates;
 use idempotency::Idempotency;
 use shard::{Inbox, Shard, ShardParts};
-use state::ReadModel;
+use state::{ReadModel, Tally};
 
 /// How many commands may wait for one shard. Beyond it, callers wait (backpressure) rather
 /// than the shard's memory growing without bound during a storm.
@@ -80,6 +80,7 @@ const TOUCH_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Engine {
     shards: Arc<[ShardQueues]>,
+    tally: Arc<Tally>,
     idempotency: Arc<Idempotency>,
     gates: Arc<Gates>,
     read_model: Arc<ReadModel>,
@@ -128,6 +129,7 @@ impl Engine {
         let shards = shards.max(1);
         let gates = Arc::new(Gates::default());
         let read_model = Arc::new(ReadModel::default());
+        let tally = Arc::new(Tally::default());
         let keys = storage.keys();
         let books = storage.books();
         let idempotency = Arc::new(Idempotency::new(keys.clone()));
@@ -169,6 +171,7 @@ impl Engine {
             let (journal, journal_task) = span.in_scope(|| {
                 journal::spawn(
                     storage.journal(),
+                    tally.clone(),
                     read_model.clone(),
                     publisher.clone(),
                     metrics.clone(),
@@ -200,6 +203,7 @@ impl Engine {
             queues.push(ShardQueues { commands, touches });
         }
         let engine = Engine {
+            tally,
             shards: queues.into(),
             idempotency,
             gates,
@@ -413,6 +417,16 @@ impl Engine {
             .commands
             .send(Command::Reload { item })
             .await;
+    }
+
+    /// What the engine answered since the start.
+    pub fn tally(&self) -> TallyNow {
+        self.tally.now()
+    }
+
+    /// An edge refused a bid or purchase for its rate (counted with the engine's answers).
+    pub fn count_rate_limited(&self) {
+        Tally::add(&self.tally.rate_limited, 1);
     }
 
     /// Periodic upkeep (the scheduler calls it every minute): forgets answered keys held in

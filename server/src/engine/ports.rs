@@ -90,6 +90,8 @@ pub struct StoredItem {
     /// Changes other than bids recorded for it (its close, each purchase): they count into
     /// its version (`ItemState::version`) with its bids.
     pub events: u64,
+    /// Units the reoffer phase sold.
+    pub reoffer_sold: u32,
 }
 
 /// An item's reoffer stock as stored.

@@ -38,7 +38,7 @@ pub struct LoadedBook {
     pub bidding: Option<Bidding>,
     /// The item's opening bid (competitive) or price: what a page shows before any bid.
     pub opening: Cents,
-    /// When bidding closes (competitive), else the auction's bidding close.
+    /// When bidding closes by the calendar (a competitive item's book may close later).
     pub closes_at: chrono::DateTime<chrono::Utc>,
     /// Units in all.
     pub units: u32,
@@ -48,21 +48,25 @@ pub struct LoadedBook {
     pub stock: StockParams,
     /// Changes other than bids (its close, each purchase), for its version.
     pub events: u64,
+    /// Units the reoffer phase sold.
+    pub reoffer_sold: u32,
 }
 
 impl LoadedBook {
     pub fn state(&self) -> ItemState {
-        let (price, bid_count, seq, next_minimum, closes_at, leader_paddle) = match &self.bidding {
-            Some(b) => (
-                b.book.price(),
-                b.book.bid_count(),
-                b.book.last_seq(),
-                b.book.next_minimum(),
-                b.book.closes_at(),
-                b.leader_paddle,
-            ),
-            None => (None, 0, 0, self.opening, self.closes_at, None),
-        };
+        let (price, bid_count, seq, next_minimum, closes_at, leader_paddle, bidders) =
+            match &self.bidding {
+                Some(b) => (
+                    b.book.price(),
+                    b.book.bid_count(),
+                    b.book.last_seq(),
+                    b.book.next_minimum(),
+                    b.book.closes_at(),
+                    b.leader_paddle,
+                    b.standings.bidders() as u32,
+                ),
+                None => (None, 0, 0, self.opening, self.closes_at, None, 0),
+            };
         ItemState {
             item: self.item,
             auction: self.auction,
@@ -78,6 +82,9 @@ impl LoadedBook {
             closed: self.closed,
             stock_left: self.stock.left,
             unit_price: self.stock.price,
+            reoffer_sold: self.reoffer_sold,
+            extended: closes_at > self.closes_at,
+            bidders,
         }
     }
 
@@ -109,6 +116,7 @@ pub fn build(item: &StoredItem, bids: &[StoredBid], gates: &Gates) -> Result<Loa
         closed: item.closed,
         stock: item.stock,
         events: item.events,
+        reoffer_sold: item.reoffer_sold,
     };
     if !item.competitive {
         return Ok(loaded);
@@ -166,7 +174,6 @@ pub fn build(item: &StoredItem, bids: &[StoredBid], gates: &Gates) -> Result<Loa
         .filter_map(|b| Some((b.bidder.0, b.paddle?)))
         .collect();
     let leader_paddle = book.leader().and_then(|l| paddles.get(&l).copied());
-    loaded.closes_at = book.closes_at();
     loaded.bidding = Some(Bidding {
         book,
         standings,

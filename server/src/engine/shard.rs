@@ -563,6 +563,7 @@ impl Shard {
             }
             Ok(()) => {
                 book.stock.left -= input.quantity;
+                book.reoffer_sold += input.quantity;
                 book.events += 1;
                 let price_each = book.stock.price;
                 let left = book.stock.left;

@@ -6,6 +6,8 @@
 //! before anyone is told, so a client subscribing in between gets the new state in its
 //! snapshot instead of missing it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use dashmap::{mapref::entry::Entry, DashMap};
 
@@ -37,12 +39,59 @@ pub struct ItemState {
     /// Units the reoffer phase may sell now (while it is open), and the price of each.
     pub stock_left: u32,
     pub unit_price: Cents,
+    /// Units the reoffer phase sold.
+    pub reoffer_sold: u32,
+    /// A late bid moved its close past the calendar's (soft close).
+    pub extended: bool,
+    /// Distinct bidders.
+    pub bidders: u32,
 }
 
 impl ItemState {
     /// Whether bidding on the item has closed at `now` (recorded, or its time has come).
     pub fn closed_at(&self, now: DateTime<Utc>) -> bool {
         self.closed || now >= self.closes_at
+    }
+}
+
+/// What the engine answered, counted since the start (the manager's live dashboard shows
+/// them, with rates). Relaxed atomics: a count, not a synchronisation.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub bids_accepted: AtomicU64,
+    pub refused: AtomicU64,
+    pub unavailable: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub purchases: AtomicU64,
+    pub units_bought: AtomicU64,
+}
+
+/// A [`Tally`] read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TallyNow {
+    pub bids_accepted: u64,
+    pub refused: u64,
+    pub unavailable: u64,
+    pub rate_limited: u64,
+    pub purchases: u64,
+    pub units_bought: u64,
+}
+
+impl Tally {
+    pub fn now(&self) -> TallyNow {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        TallyNow {
+            bids_accepted: get(&self.bids_accepted),
+            refused: get(&self.refused),
+            unavailable: get(&self.unavailable),
+            rate_limited: get(&self.rate_limited),
+            purchases: get(&self.purchases),
+            units_bought: get(&self.units_bought),
+        }
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -175,6 +224,9 @@ mod tests {
             closed: false,
             stock_left: 0,
             unit_price: Cents(5_00),
+            reoffer_sold: 0,
+            extended: false,
+            bidders: 0,
         }
     }
 

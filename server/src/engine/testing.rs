@@ -116,6 +116,7 @@ impl MemoryStorage {
                         price: params.opening,
                     },
                     events: 0,
+                    reoffer_sold: 0,
                 },
                 competitive: true,
                 published: true,
@@ -263,6 +264,7 @@ impl JournalStore for MemoryStorage {
                     answer = answer.with_commitment(id);
                     if let Some(item) = db.items.get_mut(&state.item) {
                         item.stored.stock.left = item.stored.stock.left.saturating_sub(*quantity);
+                        item.stored.reoffer_sold += *quantity;
                         item.stored.events += 1;
                     }
                 }

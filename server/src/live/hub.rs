@@ -23,7 +23,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use crate::{
     domain::{AuctionId, AuctionState, Cents, ItemId, UserId},
     engine::{Engine, ItemState, Publisher},
-    live::{outbox::Outbox, protocol},
+    live::{
+        outbox::{Latest, Outbox},
+        protocol,
+    },
     metrics::LiveMetrics,
 };
 
@@ -35,6 +38,8 @@ const AUCTION_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(1);
 pub enum Topic {
     Item(ItemId),
     Auction(AuctionId),
+    /// The managers' live dashboard of an auction (staff only).
+    Dashboard(AuctionId),
 }
 
 impl Topic {
@@ -43,6 +48,7 @@ impl Topic {
         match kind {
             "item" => id.parse().ok().map(Topic::Item),
             "auction" => id.parse().ok().map(Topic::Auction),
+            "dashboard" => id.parse().ok().map(Topic::Dashboard),
             _ => None,
         }
     }
@@ -51,6 +57,7 @@ impl Topic {
         match self {
             Topic::Item(i) => format!("item:{i}"),
             Topic::Auction(a) => format!("auction:{a}"),
+            Topic::Dashboard(a) => format!("dashboard:{a}"),
         }
     }
 }
@@ -189,6 +196,17 @@ impl Hub {
                 let closed = state.closed_at(now);
                 Version::Item { state, closed }
             }
+            Topic::Dashboard(auction) => {
+                // Not cached: the dashboard's own task sends one every half second anyway.
+                self.metrics.snapshots_built.inc();
+                return Some(crate::live::dashboard::frame(
+                    engine,
+                    self,
+                    auction,
+                    now,
+                    &crate::live::dashboard::Rates::default(),
+                ));
+            }
             Topic::Auction(auction) => {
                 let state = engine.auction_state(auction);
                 let version = engine.auction_version(auction);
@@ -216,7 +234,7 @@ impl Hub {
             (Version::Auction { state, .. }, Topic::Auction(auction)) => {
                 protocol::auction_snapshot(auction, *state, &engine.auction_items(auction), now)
             }
-            (Version::Auction { .. }, Topic::Item(_)) => return None,
+            (Version::Auction { .. }, _) => return None,
         };
         self.metrics.snapshots_built.inc();
         self.snapshots.insert(
@@ -240,6 +258,26 @@ impl Hub {
                 for outbox in subs.iter() {
                     outbox.push_price(state.item, price.clone());
                 }
+            }
+        }
+    }
+
+    /// The auctions whose dashboard someone follows.
+    pub fn dashboards(&self) -> Vec<AuctionId> {
+        self.topics
+            .iter()
+            .filter_map(|e| match e.key() {
+                Topic::Dashboard(a) if !e.value().is_empty() => Some(*a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sends a dashboard frame to its followers, replacing one they have not read yet.
+    pub fn publish_dashboard(&self, auction: AuctionId, message: Utf8Bytes) {
+        if let Some(subs) = self.subscribers(Topic::Dashboard(auction)) {
+            for outbox in subs.iter() {
+                outbox.push_latest(Latest::Dashboard(auction), message.clone());
             }
         }
     }

@@ -6,6 +6,7 @@
 //! - session.rs: one connection's logic, without a socket;
 //! - socket.rs: the upgrade (Origin, per-address cap) and the loop moving frames.
 
+pub mod dashboard;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;

@@ -20,10 +20,17 @@ use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::Notify;
 
 use crate::{
-    domain::{ItemId, UserId},
+    domain::{AuctionId, ItemId, UserId},
     engine::{AnswerSink, Answering, BidReply},
     live::protocol,
 };
+
+/// What a conflated message is the latest of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latest {
+    Price(ItemId),
+    Dashboard(AuctionId),
+}
 
 /// An outbox's queued bytes beyond which its connection is closed as too slow. 256 KiB is
 /// hundreds of messages: a healthy reader never gets near it.
@@ -32,8 +39,9 @@ pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
 #[derive(Default)]
 struct Queue {
     messages: VecDeque<Utf8Bytes>,
-    /// The latest price message per item: a newer one replaces the older (conflation).
-    prices: Vec<(ItemId, Utf8Bytes)>,
+    /// The latest message per item price (or dashboard): a newer one replaces the older
+    /// (conflation).
+    prices: Vec<(Latest, Utf8Bytes)>,
     bytes: usize,
 }
 
@@ -113,17 +121,22 @@ impl Outbox {
 
     /// Sets the item's latest price, replacing one not yet written.
     pub fn push_price(&self, item: ItemId, message: Utf8Bytes) {
+        self.push_latest(Latest::Price(item), message)
+    }
+
+    /// Sets the latest of `what`, replacing one not yet written.
+    pub fn push_latest(&self, what: Latest, message: Utf8Bytes) {
         if self.overflowed() {
             return;
         }
         {
             let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             let len = message.len();
-            if let Some(slot) = queue.prices.iter_mut().find(|(i, _)| *i == item) {
+            if let Some(slot) = queue.prices.iter_mut().find(|(w, _)| *w == what) {
                 let old = std::mem::replace(&mut slot.1, message);
                 queue.bytes = queue.bytes + len - old.len();
             } else {
-                queue.prices.push((item, message));
+                queue.prices.push((what, message));
                 queue.bytes += len;
             }
             if queue.bytes > MAX_QUEUED_BYTES {

@@ -425,6 +425,9 @@ mod tests {
             closed: false,
             stock_left: 0,
             unit_price: Cents(50_00),
+            reoffer_sold: 0,
+            extended: false,
+            bidders: 2,
         }
     }
 

@@ -85,6 +85,8 @@ pub struct Who {
     pub id: UserId,
     pub paddle: AtomicI32,
     pub verified: AtomicBool,
+    /// A manager or admin: may follow an auction's dashboard.
+    pub staff: bool,
 }
 
 /// A token bucket (tokio's clock, so tests may pause it).
@@ -219,12 +221,21 @@ impl Session {
                 self.outbox.push(protocol::error(
                     "bad_topic",
                     &format!(
-                        "Unknown topic {:?}; use item:<id> or auction:<id>.",
+                        "Unknown topic {:?}; use item:<id>, auction:<id> or dashboard:<id>.",
                         name.chars().take(60).collect::<String>()
                     ),
                 ));
                 continue;
             };
+            if matches!(topic, Topic::Dashboard(_))
+                && !self.bidder.who.as_ref().is_some_and(|w| w.staff)
+            {
+                self.outbox.push(protocol::error(
+                    "forbidden",
+                    "The live dashboard is for the auction's managers.",
+                ));
+                continue;
+            }
             if !self.topics.contains(&topic) && self.topics.len() >= MAX_TOPICS {
                 self.live.hub.metrics().frames_refused.inc();
                 self.outbox.push(protocol::error(
@@ -276,6 +287,7 @@ impl Session {
                 received,
                 &BidReply::too_many_bids(),
             );
+            self.live.engine.count_rate_limited();
             return;
         }
         let responder = Responder::sink(self.outbox.clone(), Answering::Bid, reference, received);
@@ -310,6 +322,7 @@ impl Session {
                 received,
                 &BidReply::too_many_bids(),
             );
+            self.live.engine.count_rate_limited();
             return;
         }
         let responder = Responder::sink(self.outbox.clone(), Answering::Buy, reference, received);
@@ -357,6 +370,7 @@ fn refusal(e: &AppError) -> BidReply {
 /// checked by the engine, where every bid path meets.
 fn checked_input(live: &Live, who: &Who, frame: BidFrame) -> Result<BidInput, BidReply> {
     if let Err(limited) = live.limits.check_write_account(who.id) {
+        live.engine.count_rate_limited();
         return Err(refusal(&AppError::from(limited)));
     }
     Ok(BidInput {
@@ -373,6 +387,7 @@ fn checked_input(live: &Live, who: &Who, frame: BidFrame) -> Result<BidInput, Bi
 /// purchase may take). Its idempotency key is checked by the engine.
 fn checked_buy(live: &Live, who: &Who, frame: BuyFrame) -> Result<BuyInput, BidReply> {
     if let Err(limited) = live.limits.check_write_account(who.id) {
+        live.engine.count_rate_limited();
         return Err(refusal(&AppError::from(limited)));
     }
     if frame.quantity == 0 || frame.quantity > MAX_UNITS_PER_PURCHASE {

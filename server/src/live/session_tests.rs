@@ -85,6 +85,7 @@ fn bidder(id: i64) -> Who {
         id: UserId(id),
         paddle: AtomicI32::new(100 + id as i32),
         verified: AtomicBool::new(true),
+        staff: false,
     }
 }
 
@@ -302,4 +303,48 @@ async fn a_live_bid_task_with_jobs_is_busy() {
         .store(0, Ordering::Release);
     assert!(!bidder.worker_busy());
     assert!(bidder.worker.is_some(), "a live task is kept");
+}
+
+#[tokio::test]
+async fn only_staff_follow_the_dashboard_and_it_shows_committed_bids() {
+    let h = harness().await;
+    let mut ann = Session::new(h.live.clone(), Some(bidder(1)));
+    ann.text(r#"{"type":"subscribe","topics":["dashboard:a_1"]}"#)
+        .await;
+    assert_eq!(kinds(&sent(&ann)), ["error:forbidden"]);
+    let manager = Who {
+        staff: true,
+        ..bidder(2)
+    };
+    let mut desk = Session::new(h.live.clone(), Some(manager));
+    let reply = h
+        .live
+        .engine
+        .place_bid(crate::engine::BidInput {
+            item: ITEM,
+            bidder: UserId(1),
+            paddle: 101,
+            amount: Cents(10_00),
+            max_proxy: None,
+            idempotency_key: None,
+        })
+        .await;
+    assert_eq!(reply.status, 201);
+    for _ in 0..100 {
+        if h.live.engine.committed_state(ITEM).map(|s| s.seq) == Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    desk.text(r#"{"type":"subscribe","topics":["dashboard:a_1"]}"#)
+        .await;
+    let raw = desk.outbox().drain().messages;
+    let text = raw[0].as_str();
+    assert!(text.starts_with(r#"{"type":"dashboard""#), "{text}");
+    assert!(text.contains(r#""bidsTotal":1"#), "{text}");
+    assert!(text.contains(r#""committedTotal":10.00"#), "{text}");
+    assert!(
+        text.contains(r#""topByPrice":[{"itemId":"it_7","currentBid":10.00"#),
+        "{text}"
+    );
 }

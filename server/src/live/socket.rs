@@ -30,10 +30,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    domain::UserId,
+    domain::{Role, UserId},
     error::AppError,
     limits::ClientIp,
     live::{
+        dashboard,
         hub::Hub,
         outbox::MAX_QUEUED_BYTES,
         session::{Accounts, Live, Session, Who},
@@ -69,6 +70,12 @@ pub fn router(app: AppState, hub: Arc<Hub>) -> Router<AppState> {
         limits: app.limits.clone(),
         accounts: Arc::new(PgAccounts(app.db.clone())),
     };
+    tokio::spawn(dashboard::run(
+        live.engine.clone(),
+        live.hub.clone(),
+        live.clock.clone(),
+        app.shutdown.clone(),
+    ));
     let edge = Edge {
         app,
         live,
@@ -175,6 +182,7 @@ async fn upgrade(State(edge): State<Edge>, request: Request) -> Response {
         id: u.id(),
         paddle: AtomicI32::new(u.row.paddle_number),
         verified: AtomicBool::new(u.row.verified()),
+        staff: u.roles.has_any(&[Role::Manager]),
     });
     // Small buffers: an idle connection should cost a few KB, not the 128 KiB defaults. The
     // write buffer collects the messages of one outbox drain into one write (it grows only

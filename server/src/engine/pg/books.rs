@@ -117,6 +117,7 @@ impl ItemRow {
             winners,
             stock: self.stock(),
             events: u64::from(self.closed) + u64::try_from(self.purchases).unwrap_or(0),
+            reoffer_sold: u32::try_from(self.reoffer_units).unwrap_or(0),
             params: BookParams {
                 opening: Cents(self.opening_min_bid),
                 increment: self.bid_increment.map(Cents),
