@@ -6,6 +6,8 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr};
 use anyhow::{bail, Context};
 use url::Url;
 
+use crate::local_time::LocalTime;
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -80,6 +82,9 @@ pub struct Config {
     /// each), so the default is generous; it bounds what one address can make the server
     /// hold, not what one person needs.
     pub ws_max_sockets_per_address: usize,
+    /// `AUCTION_TIME_ZONE`, an IANA name, default `America/New_York`: every date on a page
+    /// or in an email is written in it, and times typed into forms are read in it.
+    pub time_zone: LocalTime,
 }
 
 /// The folder that holds the repository's `templates/`, `static/` and `var/`: the current
@@ -189,6 +194,11 @@ impl Config {
                 "WS_MAX_SOCKETS_PER_ADDRESS",
                 DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS,
             )?,
+            time_zone: match var("AUCTION_TIME_ZONE") {
+                None => LocalTime::default(),
+                Some(name) => LocalTime::parse(&name)
+                    .map_err(|e| anyhow::anyhow!("AUCTION_TIME_ZONE: {e}"))?,
+            },
         })
     }
 
@@ -211,6 +221,7 @@ impl Config {
             engine_shards: 2,
             rate_limits: RateLimitConfig::default(),
             ws_max_sockets_per_address: DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS,
+            time_zone: LocalTime::default(),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod http;
 pub mod known_sessions;
 pub mod limits;
 pub mod live;
+pub mod local_time;
 pub mod mail;
 pub mod media;
 pub mod metrics;

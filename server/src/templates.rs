@@ -7,12 +7,14 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use minijinja::{path_loader, AutoEscape, Environment, Value};
 
+use crate::local_time::LocalTime;
+
 pub struct Templates {
     env: Environment<'static>,
 }
 
 impl Templates {
-    pub fn load(dir: &Path) -> anyhow::Result<Templates> {
+    pub fn load(dir: &Path, zone: LocalTime) -> anyhow::Result<Templates> {
         if !dir.join("base.html").is_file() {
             anyhow::bail!(
                 "templates not found in {} (set TEMPLATE_DIR)",
@@ -31,7 +33,8 @@ impl Templates {
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         env.add_filter("money", money);
-        env.add_filter("datetime", datetime);
+        env.add_filter("datetime", move |value: String| datetime(zone, value));
+        env.add_global("time_zone", zone.name());
         // Fail at start, not on the first visitor, when a template does not parse.
         for name in ["base.html", "error.html"] {
             env.get_template(name)
@@ -60,13 +63,10 @@ fn money(cents: i64) -> String {
     format!("{sign}${grouped}.{:02}", abs % 100)
 }
 
-/// RFC 3339 text → `Saturday, May 3, 2026, 6:00 PM UTC`. Scripts may localise it further.
-fn datetime(value: String) -> String {
+/// RFC 3339 text → `Sunday, May 3, 2026, 2:00 PM EDT`, in the auction's time zone.
+fn datetime(zone: LocalTime, value: String) -> String {
     match DateTime::parse_from_rfc3339(&value) {
-        Ok(t) => t
-            .with_timezone(&Utc)
-            .format("%A, %B %-d, %Y, %-I:%M %p UTC")
-            .to_string(),
+        Ok(t) => zone.long(t.with_timezone(&Utc)),
         Err(_) => value,
     }
 }
@@ -85,10 +85,11 @@ mod tests {
 
     #[test]
     fn datetime_reads_well() {
+        let zone = LocalTime::parse("America/Chicago").unwrap();
         assert_eq!(
-            datetime("2026-05-03T18:00:00Z".into()),
-            "Sunday, May 3, 2026, 6:00 PM UTC"
+            datetime(zone, "2026-05-03T18:00:00Z".into()),
+            "Sunday, May 3, 2026, 1:00 PM CDT"
         );
-        assert_eq!(datetime("garbage".into()), "garbage");
+        assert_eq!(datetime(zone, "garbage".into()), "garbage");
     }
 }

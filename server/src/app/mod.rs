@@ -158,7 +158,7 @@ async fn build_state(
             &config.mail_from,
         )?,
     };
-    let templates = Templates::load(&config.template_dir)?;
+    let templates = Templates::load(&config.template_dir, config.time_zone)?;
     let sessions = PostgresStore::new(db.clone());
     let shutdown = CancellationToken::new();
     let clock: Arc<dyn Clock> = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));

@@ -171,7 +171,7 @@ async fn new_submit(
     let request = form.item_request(&mut errors);
     let is_event = form.item_type() == Some(ItemType::FixedPriceEvent);
     let event = if is_event {
-        form.event_input(&mut errors)
+        form.event_input(ctx.state.config.time_zone, &mut errors)
     } else {
         None
     };
@@ -239,7 +239,7 @@ async fn edit_form(ctx: PageCtx, Path(id): Path<String>) -> Result<Response, Pag
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
-    let form = ItemForm::from_view(&view);
+    let form = ItemForm::from_view(&view, ctx.state.config.time_zone);
     render_form(
         &ctx,
         StatusCode::OK,
@@ -265,7 +265,7 @@ async fn edit_submit(
     let mut errors = FieldErrors::new();
     let request = form.item_request(&mut errors);
     let event = if form.item_type() == Some(ItemType::FixedPriceEvent) {
-        form.event_input(&mut errors)
+        form.event_input(ctx.state.config.time_zone, &mut errors)
     } else {
         None
     };
@@ -335,7 +335,7 @@ async fn upload(
                 .into_iter()
                 .map(|(k, v)| (if k == "alt" { "alt" } else { "file" }, v))
                 .collect();
-            let form = ItemForm::from_view(&view);
+            let form = ItemForm::from_view(&view, ctx.state.config.time_zone);
             render_form(
                 &ctx,
                 status,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -17,6 +17,7 @@ use crate::{
         hosted_event::{Address, AddressPrivacy, EventInput},
         Cents,
     },
+    local_time::LocalTime,
     services::{
         item_view::{EventView, ItemView},
         items::ItemRequest,
@@ -79,29 +80,20 @@ pub fn money(field: &'static str, s: &str, errors: &mut FieldErrors) -> Option<C
     }
 }
 
-/// `datetime-local` text (`2026-06-12T18:00`), read as UTC: the pages show times in UTC.
-fn datetime(field: &'static str, s: &str, errors: &mut FieldErrors) -> Option<DateTime<Utc>> {
-    let t = s.trim();
-    if t.is_empty() {
+/// `datetime-local` text (`2026-06-12T18:00`), read in the auction's time zone.
+fn datetime(
+    zone: LocalTime,
+    field: &'static str,
+    s: &str,
+    errors: &mut FieldErrors,
+) -> Option<DateTime<Utc>> {
+    if s.trim().is_empty() {
         errors.insert(field, "Please enter a date and time.".into());
         return None;
     }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
-        .map(|n| n.and_utc())
-        .or_else(|| {
-            errors.insert(
-                field,
-                "Please enter the date and time like 2026-06-12 18:00.".into(),
-            );
-            None
-        })
-}
-
-/// `datetime-local` text for a stored instant.
-fn local(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
+    zone.parse_input(s)
+        .map_err(|e| errors.insert(field, e.to_string()))
+        .ok()
 }
 
 impl ItemForm {
@@ -158,9 +150,9 @@ impl ItemForm {
     }
 
     /// The event's details, for a hosted-event item, or what to fix.
-    pub fn event_input(&self, errors: &mut FieldErrors) -> Option<EventInput> {
-        let start = datetime("datetimeStart", &self.datetime_start, errors);
-        let end = datetime("datetimeEnd", &self.datetime_end, errors);
+    pub fn event_input(&self, zone: LocalTime, errors: &mut FieldErrors) -> Option<EventInput> {
+        let start = datetime(zone, "datetimeStart", &self.datetime_start, errors);
+        let end = datetime(zone, "datetimeEnd", &self.datetime_end, errors);
         let capacity = match self.capacity.trim().parse::<i64>() {
             Ok(c) => Some(c),
             Err(_) => {
@@ -199,7 +191,7 @@ impl ItemForm {
     }
 
     /// The form filled from a stored item (and its event as the host sees it).
-    pub fn from_view(v: &ItemView) -> ItemForm {
+    pub fn from_view(v: &ItemView, zone: LocalTime) -> ItemForm {
         let m = |c: Option<Cents>| c.map(|c| c.to_string()).unwrap_or_default();
         let mut form = ItemForm {
             item_type: v.item_type.as_str().into(),
@@ -217,15 +209,15 @@ impl ItemForm {
             ..ItemForm::default()
         };
         if let Some(e) = &v.event {
-            form.fill_event(e);
+            form.fill_event(e, zone);
         }
         form
     }
 
-    fn fill_event(&mut self, e: &EventView) {
+    fn fill_event(&mut self, e: &EventView, zone: LocalTime) {
         let s = |o: &Option<String>| o.clone().unwrap_or_default();
-        self.datetime_start = local(e.datetime_start);
-        self.datetime_end = local(e.datetime_end);
+        self.datetime_start = zone.input_value(e.datetime_start);
+        self.datetime_end = zone.input_value(e.datetime_end);
         self.location_label = s(&e.location_label);
         self.address_line1 = s(&e.address_line1);
         self.address_line2 = s(&e.address_line2);
@@ -282,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn event_times_are_datetime_local_in_utc() {
+    fn event_times_are_read_in_the_auction_time_zone() {
         let mut errors = FieldErrors::new();
         let form = ItemForm {
             datetime_start: "2026-06-12T18:00".into(),
@@ -290,13 +282,16 @@ mod tests {
             capacity: "8".into(),
             ..ItemForm::default()
         };
-        let e = form.event_input(&mut errors).unwrap();
-        assert_eq!(e.datetime_start.to_rfc3339(), "2026-06-12T18:00:00+00:00");
+        let zone = LocalTime::parse("America/New_York").unwrap();
+        let e = form.event_input(zone, &mut errors).unwrap();
+        assert_eq!(e.datetime_start.to_rfc3339(), "2026-06-12T22:00:00+00:00");
         assert_eq!(e.address_privacy, AddressPrivacy::ShowCityOnly);
         let bad = ItemForm {
             datetime_start: "tomorrow".into(),
             ..form
         };
-        assert!(bad.event_input(&mut FieldErrors::new()).is_none());
+        let mut errors = FieldErrors::new();
+        assert!(bad.event_input(zone, &mut errors).is_none());
+        assert!(errors["datetimeStart"].contains("like 2026-06-12 18:00"));
     }
 }
