@@ -175,7 +175,7 @@ impl BidReply {
             BidReply::error(
                 503,
                 "storage_unavailable",
-                "Your bid was not recorded because the database is not answering. Please try again in a moment.",
+                "Nothing was recorded because the database is not answering. Please try again in a moment.",
             )
         });
         REPLY.clone()
@@ -187,7 +187,7 @@ impl BidReply {
         BidReply::error(
             500,
             "bid_not_recorded",
-            "Your bid was not recorded because of a problem on our side. Please try again, or ask at the desk.",
+            "Nothing was recorded because of a problem on our side. Please try again, or ask at the desk.",
         )
     }
 
@@ -388,7 +388,7 @@ mod tests {
             amount: Cents(5000),
         });
         assert_eq!(max.status, 422);
-        insta::assert_snapshot!(BidReply::storage_unavailable().body, @r#"{"error":"storage_unavailable","message":"Your bid was not recorded because the database is not answering. Please try again in a moment."}"#);
+        insta::assert_snapshot!(BidReply::storage_unavailable().body, @r#"{"error":"storage_unavailable","message":"Nothing was recorded because the database is not answering. Please try again in a moment."}"#);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 /// Replays an item's stored bids with the rules: what the server's book must equal.
-async fn replay(db: &PgPool, item: i64) -> Book {
+pub(crate) async fn replay(db: &PgPool, item: i64) -> Book {
     let (opening, close, hard, window): (i64, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>, i32) = sqlx::query_as(
         "SELECT i.opening_min_bid, a.bidding_close_at, a.hard_close_at, a.soft_close_seconds FROM items i JOIN auctions a ON a.id = i.auction_id WHERE i.id = $1",
     )
