@@ -7,9 +7,13 @@ use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
 use crate::{
+    domain::AuctionState,
     services::auctions::phase_changed,
     state::AppState,
-    store::{auctions, audit},
+    store::{
+        auctions::{self, AuctionRow},
+        audit,
+    },
 };
 
 pub fn spawn(state: AppState) -> Vec<JoinHandle<()>> {
@@ -22,11 +26,31 @@ pub fn spawn(state: AppState) -> Vec<JoinHandle<()>> {
 /// Persists each auction's calendar state when it changes. It wakes at the next milestone
 /// of any auction (or within a second, whichever comes first), so a flip lands within a
 /// second of its date and a restart catches up at once.
+///
+/// What a phase begins (the reoffer's announcement, the unsold items' close) must not be
+/// lost to a crash between the state's write and its start, nor to a failed start: at start
+/// every auction's current phase is begun again, and a start that fails is retried every
+/// pass until it succeeds. Each step does nothing the second time.
 async fn calendar_loop(state: AppState) {
+    let mut unstarted: Vec<PhaseMove> = Vec::new();
+    let mut caught_up = false;
     loop {
-        if let Err(e) = flip_due_states(&state).await {
-            tracing::warn!(error = %e, "calendar state check failed; retrying");
+        if !caught_up {
+            match current_phases(&state).await {
+                Ok(phases) => {
+                    unstarted.extend(phases);
+                    caught_up = true;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the auctions' phases at start failed; retrying")
+                }
+            }
         }
+        match flip_due_states(&state).await {
+            Ok(flipped) => unstarted.extend(flipped),
+            Err(e) => tracing::warn!(error = %e, "calendar state check failed; retrying"),
+        }
+        unstarted = begin_phases(&state, unstarted).await;
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -34,19 +58,53 @@ async fn calendar_loop(state: AppState) {
     }
 }
 
-/// One pass: writes the states that are due and audits each flip as the system's.
-pub async fn flip_due_states(state: &AppState) -> sqlx::Result<()> {
+/// A move of one auction from one phase to another whose start is owed.
+type PhaseMove = (AuctionRow, AuctionState, AuctionState);
+
+/// The phases whose start a restart may have missed: auctions in their reoffer, and
+/// auctions past it that still have items published.
+async fn current_phases(state: &AppState) -> sqlx::Result<Vec<PhaseMove>> {
     let now = state.now();
+    let mut owed = Vec::new();
+    for row in auctions::all(&state.db).await? {
+        let current = row.state_at(now);
+        let owes = match current {
+            AuctionState::Reoffer => true,
+            s if s >= AuctionState::Closed => {
+                auctions::has_published_items(&state.db, row.id).await?
+            }
+            _ => false,
+        };
+        if owes {
+            owed.push((row, AuctionState::Draft, current));
+        }
+    }
+    Ok(owed)
+}
+
+/// Begins each phase; returns those whose start failed, to try again.
+async fn begin_phases(state: &AppState, moves: Vec<PhaseMove>) -> Vec<PhaseMove> {
+    let mut failed = Vec::new();
+    for (row, old, new) in moves {
+        if let Err(e) = phase_changed(state, &row, old, new).await {
+            tracing::warn!(auction = row.id, error = %e.message, "a phase's start failed; retrying");
+            failed.push((row, old, new));
+        }
+    }
+    failed
+}
+
+/// One pass: writes the states that are due and audits each flip as the system's; returns
+/// the moves whose phase is to begin.
+pub async fn flip_due_states(state: &AppState) -> sqlx::Result<Vec<PhaseMove>> {
+    let now = state.now();
+    let mut moves = Vec::new();
     for (row, old) in auctions::persist_calendar_states(&state.db, now).await? {
         state.engine.auction_state_changed(
             row.auction_id(),
             row.state_at(now),
             row.override_state().is_some(),
         );
-        // What the new phase begins (the reoffer's announcement, the unsold items' close).
-        if let Err(e) = phase_changed(state, &row, old, row.state_at(now)).await {
-            tracing::warn!(auction = row.id, error = %e.message, "a phase's start failed (a manager pinning the state runs it again)");
-        }
         tracing::info!(auction = row.id, from = old.as_str(), to = %row.state, "auction state changed");
         audit::record(
             &state.db,
@@ -58,8 +116,10 @@ pub async fn flip_due_states(state: &AppState) -> sqlx::Result<()> {
             Some(serde_json::json!({ "state": row.state })),
         )
         .await?;
+        let new = row.state_at(now);
+        moves.push((row, old, new));
     }
-    Ok(())
+    Ok(moves)
 }
 
 async fn housekeeping_loop(state: AppState) {

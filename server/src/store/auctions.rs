@@ -177,6 +177,16 @@ pub async fn all(db: &PgPool) -> sqlx::Result<Vec<AuctionRow>> {
     .await
 }
 
+/// Whether the auction still has items published (on sale or up for bids).
+pub async fn has_published_items(db: &PgPool, id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM items WHERE auction_id = $1 AND status = 'published')",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
 pub async fn set_state(
     db: impl PgExecutor<'_>,
     id: AuctionId,

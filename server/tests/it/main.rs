@@ -38,6 +38,7 @@ mod live;
 mod migrations;
 mod outages;
 mod pages;
+mod phases;
 mod race;
 mod reoffer;
 mod users;
