@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a live demo auction on a fresh machine:
 #
-#   scripts/demo.sh
+#   scripts/demo.sh          # bidding open for two hours
+#   scripts/demo.sh --fast   # the night in half an hour: the close, then the reoffer
 #
 # Checks for the Rust toolchain, makes PostgreSQL and Redis ready (scripts/services.sh:
 # installs them when missing, as root on Debian/Ubuntu, and starts them), builds the server

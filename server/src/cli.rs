@@ -41,6 +41,10 @@ enum Command {
         /// on the same server.
         #[arg(long)]
         database_url: Option<String>,
+        /// Auction night in minutes instead of hours: bidding closes 5 minutes after the
+        /// start, the reoffer opens 2 minutes later for 20 minutes, then settlement.
+        #[arg(long)]
+        fast: bool,
     },
 }
 
@@ -111,7 +115,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => add_user(&config, &email, &name, &role, password_stdin).await,
-        Command::Demo { database_url } => crate::demo::run(config, database_url).await,
+        Command::Demo { database_url, fast } => {
+            let timeline = if fast {
+                crate::demo::Timeline::Fast
+            } else {
+                crate::demo::Timeline::Evening
+            };
+            crate::demo::run(config, database_url, timeline).await
+        }
     }
 }
 

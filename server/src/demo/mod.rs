@@ -7,7 +7,7 @@ pub mod catalog;
 pub mod pictures;
 
 use anyhow::Context;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use url::Url;
 
 use crate::{
@@ -68,16 +68,83 @@ async fn reset_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(mut config: Config, database_url: Option<String>) -> anyhow::Result<()> {
+/// How the demo's auction night runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeline {
+    /// Bidding open for two more hours, the reoffer an hour after: time to look around.
+    Evening,
+    /// The whole night in half an hour (`--fast`): bidding closes 5 minutes after the start,
+    /// the reoffer runs from 7 to 27 minutes, settlement opens at 28.
+    Fast,
+}
+
+impl Timeline {
+    /// The demo auction's calendar and hard deadline, from `now`.
+    pub fn calendar(self, now: DateTime<Utc>) -> (Calendar, DateTime<Utc>) {
+        let (close, hard, reoffer_open, reoffer_close, settlement) = match self {
+            Timeline::Evening => (
+                Duration::hours(2),
+                Duration::minutes(150),
+                Duration::hours(3),
+                Duration::days(2),
+                Duration::days(3),
+            ),
+            Timeline::Fast => (
+                Duration::minutes(5),
+                Duration::minutes(6),
+                Duration::minutes(7),
+                Duration::minutes(27),
+                Duration::minutes(28),
+            ),
+        };
+        let calendar = Calendar {
+            registration_open_at: now - Duration::days(14),
+            catalog_publish_at: now - Duration::days(7),
+            bidding_open_at: now - Duration::hours(1),
+            bidding_close_at: now + close,
+            reoffer_open_at: now + reoffer_open,
+            reoffer_close_at: now + reoffer_close,
+            settlement_open_at: now + settlement,
+        };
+        (calendar, now + hard)
+    }
+
+    fn soft_close_seconds(self) -> i32 {
+        match self {
+            Timeline::Evening => 120,
+            Timeline::Fast => 60,
+        }
+    }
+}
+
+pub async fn run(
+    mut config: Config,
+    database_url: Option<String>,
+    timeline: Timeline,
+) -> anyhow::Result<()> {
     let url = demo_database_url(&config, database_url)?;
     reset_database(&url).await?;
     config.database_url = url;
     let db = store::connect_and_migrate(&config.database_url).await?;
-    seed(&db, &config.media_dir).await?;
+    seed(&db, &config.media_dir, timeline).await?;
     let app = Application::build_with_pool(config, db).await?;
     spawn_bot(app.state().clone());
     let base = app.state().config.base_url.clone();
     println!("\n  auuction demo is running at {base}\n");
+    {
+        let zone = app.state().config.time_zone;
+        let (calendar, _) = timeline.calendar(Utc::now());
+        println!(
+            "  Bidding closes {}.\n  The reoffer (buy it now) runs from {} to {}.",
+            zone.long(calendar.bidding_close_at),
+            zone.long(calendar.reoffer_open_at),
+            zone.long(calendar.reoffer_close_at)
+        );
+        if timeline == Timeline::Evening {
+            println!("  To see the close, the reoffer and settlement in half an hour: scripts/demo.sh --fast");
+        }
+        println!();
+    }
     println!("  Log in with any of these (password: {DEMO_PASSWORD}):");
     for (email, name, roles) in DEMO_USERS {
         let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
@@ -91,7 +158,11 @@ pub async fn run(mut config: Config, database_url: Option<String>) -> anyhow::Re
 }
 
 /// Loads the demo data into an empty, migrated database; pictures go under `media_dir`.
-pub async fn seed(db: &sqlx::PgPool, media_dir: &std::path::Path) -> anyhow::Result<()> {
+pub async fn seed(
+    db: &sqlx::PgPool,
+    media_dir: &std::path::Path,
+    timeline: Timeline,
+) -> anyhow::Result<()> {
     let hash = passwords::hash(DEMO_PASSWORD.to_string()).await?;
     for (email, name, roles) in DEMO_USERS {
         users::insert(
@@ -110,22 +181,14 @@ pub async fn seed(db: &sqlx::PgPool, media_dir: &std::path::Path) -> anyhow::Res
         )
         .await?;
     }
-    // Bidding opened an hour ago and closes in two hours, so the demo is live right away.
+    // Bidding opened an hour ago, so the demo is live right away.
     let now = Utc::now();
-    let calendar = Calendar {
-        registration_open_at: now - Duration::days(14),
-        catalog_publish_at: now - Duration::days(7),
-        bidding_open_at: now - Duration::hours(1),
-        bidding_close_at: now + Duration::hours(2),
-        reoffer_open_at: now + Duration::hours(3),
-        reoffer_close_at: now + Duration::days(2),
-        settlement_open_at: now + Duration::days(3),
-    };
+    let (calendar, hard_close_at) = timeline.calendar(now);
     let fields = auctions::AuctionFields {
         year: chrono::Datelike::year(&now),
         name: "Spring Fundraising Auction (demo)".into(),
-        soft_close_seconds: 120,
-        hard_close_at: Some(calendar.bidding_close_at + Duration::minutes(30)),
+        soft_close_seconds: timeline.soft_close_seconds(),
+        hard_close_at: Some(hard_close_at),
         calendar,
     };
     let auction = auctions::insert(db, &fields, fields.calendar.state_at(now))
@@ -164,6 +227,9 @@ pub async fn seed(db: &sqlx::PgPool, media_dir: &std::path::Path) -> anyhow::Res
     .await?;
     Ok(())
 }
+
+/// Lots the demo's bidders leave alone, so they are offered again in the reoffer.
+const LEFT_FOR_THE_REOFFER: &[&str] = &["Signed Hymnal Collection", "Woodworked Cutting Board"];
 
 /// Competitive lots of the demo: (title, description, category id, opening bid in cents,
 /// written dollars_cents).
@@ -214,15 +280,23 @@ pub fn spawn_bot(state: crate::AppState) {
             Ok(b) => b,
             Err(e) => return tracing::warn!(error = %e, "demo bot cannot start"),
         };
+        // A few lots get no bids, so the reoffer has something to sell.
         let items: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM items WHERE type = 'competitive' AND status = 'published'",
+            "SELECT id FROM items WHERE type = 'competitive' AND status = 'published' AND title <> ALL($1)",
         )
+        .bind(LEFT_FOR_THE_REOFFER)
         .fetch_all(&state.db)
         .await
         .unwrap_or_default();
-        if bidders.is_empty() || items.is_empty() {
+        let auction: Option<i64> = sqlx::query_scalar("SELECT id FROM auctions LIMIT 1")
+            .fetch_optional(&state.db)
+            .await
+            .ok()
+            .flatten();
+        let (Some(auction), false, false) = (auction, bidders.is_empty(), items.is_empty()) else {
             return;
-        }
+        };
+        let auction = crate::domain::AuctionId(auction);
         let mut turn = 0usize;
         loop {
             let pause = 3 + (rand::random::<u64>() % 4);
@@ -231,25 +305,87 @@ pub fn spawn_bot(state: crate::AppState) {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(pause)) => {}
             }
             turn += 1;
-            let item = crate::domain::ItemId(items[rand::random::<usize>() % items.len()]);
             let (bidder, paddle) = bidders[turn % bidders.len()];
-            let Some(live) = state.engine.live_state(item).await else {
-                continue;
-            };
-            if live.next_minimum.0 > live.opening.0 * 4 {
-                continue;
+            match state.engine.auction_state(auction) {
+                Some(crate::domain::AuctionState::Bidding) => {
+                    let item = crate::domain::ItemId(items[rand::random::<usize>() % items.len()]);
+                    let Some(live) = state.engine.live_state(item).await else {
+                        continue;
+                    };
+                    if live.next_minimum.0 > live.opening.0 * 4 {
+                        continue;
+                    }
+                    let _ = state
+                        .engine
+                        .place_bid(crate::engine::BidInput {
+                            item,
+                            bidder: crate::domain::UserId(bidder),
+                            paddle,
+                            amount: live.next_minimum,
+                            max_proxy: None,
+                            idempotency_key: None,
+                        })
+                        .await;
+                }
+                // Now and then a demo bidder buys a unit, never an item's last: that one
+                // is left for whoever is trying the demo.
+                Some(crate::domain::AuctionState::Reoffer) if turn % 4 == 0 => {
+                    let Ok(listing) = crate::services::reoffer::listing(&state, auction).await
+                    else {
+                        continue;
+                    };
+                    let offered: Vec<_> = listing
+                        .items
+                        .iter()
+                        .filter(|i| i.quantity_remaining > 1)
+                        .collect();
+                    if offered.is_empty() {
+                        continue;
+                    }
+                    let item = offered[rand::random::<usize>() % offered.len()].id;
+                    let _ = state
+                        .engine
+                        .buy(crate::engine::BuyInput {
+                            item,
+                            buyer: crate::domain::UserId(bidder),
+                            quantity: 1,
+                            idempotency_key: None,
+                        })
+                        .await;
+                }
+                _ => {}
             }
-            let _ = state
-                .engine
-                .place_bid(crate::engine::BidInput {
-                    item,
-                    bidder: crate::domain::UserId(bidder),
-                    paddle,
-                    amount: live.next_minimum,
-                    max_proxy: None,
-                    idempotency_key: None,
-                })
-                .await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_timelines_are_valid_calendars_with_the_hard_close_in_its_window() {
+        let now = Utc::now();
+        for timeline in [Timeline::Evening, Timeline::Fast] {
+            let (calendar, hard) = timeline.calendar(now);
+            calendar.validate().unwrap();
+            assert_eq!(calendar.state_at(now), crate::domain::AuctionState::Bidding);
+            assert!(hard >= calendar.bidding_close_at && hard <= calendar.reoffer_open_at);
+        }
+        // --fast reaches settlement within half an hour.
+        let (fast, _) = Timeline::Fast.calendar(now);
+        assert!(fast.settlement_open_at - now <= Duration::minutes(30));
+        assert_eq!(
+            fast.state_at(now + Duration::minutes(6)),
+            crate::domain::AuctionState::Paused
+        );
+        assert_eq!(
+            fast.state_at(now + Duration::minutes(8)),
+            crate::domain::AuctionState::Reoffer
+        );
+        assert_eq!(
+            fast.state_at(now + Duration::minutes(29)),
+            crate::domain::AuctionState::Settlement
+        );
+    }
 }
