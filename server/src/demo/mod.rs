@@ -329,7 +329,7 @@ pub fn spawn_bot(state: crate::AppState) {
                 }
                 // Now and then a demo bidder buys a unit, never an item's last: that one
                 // is left for whoever is trying the demo.
-                Some(crate::domain::AuctionState::Reoffer) if turn % 4 == 0 => {
+                Some(crate::domain::AuctionState::Reoffer) if turn.is_multiple_of(4) => {
                     let Ok(listing) = crate::services::reoffer::listing(&state, auction).await
                     else {
                         continue;
