@@ -196,6 +196,7 @@ async fn a_flood_of_subscribes_costs_bounded_work() {
     let frame = serde_json::json!({ "type": "subscribe", "topics": topics }).to_string();
     let loads = h.storage.db().loads;
     let built = h.live.hub.metrics().snapshots_built.get();
+    let started = std::time::Instant::now();
     let mut frames = 0;
     while !flood.outbox().overflowed() && frames < 10_000 {
         flood.text(&frame).await;
@@ -211,9 +212,13 @@ async fn a_flood_of_subscribes_costs_bounded_work() {
         "made-up items cost a storage read each, within the miss budget: {looked_up}"
     );
     let snapshots = h.live.hub.metrics().snapshots_built.get() - built;
+    // The item's snapshot is built once; the auction's at most once a second (its maximum
+    // age), however slow a loaded machine makes this loop: not once per frame.
+    let allowed = 2 + started.elapsed().as_secs();
     assert!(
-        snapshots <= 2,
-        "snapshots come from the cache: {snapshots} built"
+        snapshots <= allowed,
+        "snapshots come from the cache: {snapshots} built in {:?} ({frames} frames)",
+        started.elapsed()
     );
     assert!(flood.topic_count() <= 2, "made-up items are not followed");
     assert!(h.live.hub.metrics().frames_refused.get() > 0);
