@@ -1,5 +1,6 @@
-// The end of auction night in the browser: a bidder wins an item and is told so on its
-// page as the close happens (the `won` frame) and after a reload; then two people watch
+// The end of auction night in the browser: a late bid moves an item's close and the page
+// says the new time; a bidder wins an item and is told so on its page as the close happens
+// (the `won` frame) and after a reload; then two people watch
 // the last unit of a reoffer item, one buys it through the confirmation page, and the
 // other's list shows "Sold out" without a reload (the `capacity` frame).
 import { test, before, after } from 'node:test';
@@ -7,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
+import { formatLocalTime } from '../client-js/bid-panel.js';
 import { startServer, launchBrowser, newPage, addUser, stepper, uniqueEmail, eventually } from './helpers.js';
 
 const run = promisify(execFile);
@@ -29,9 +31,9 @@ async function sql(statement) {
 async function auction(year, name, state, s) {
   const at = (seconds) => `now() + interval '${seconds} seconds'`;
   return sql(`INSERT INTO auctions (year, name, registration_open_at, catalog_publish_at, bidding_open_at, bidding_close_at,
-      reoffer_open_at, reoffer_close_at, settlement_open_at, soft_close_seconds, state)
-    VALUES (${year}, '${name}', ${at(-86_400)}, ${at(-86_400)}, ${at(s.biddingOpen)}, ${at(s.biddingClose)},
-      ${at(s.reofferOpen)}, ${at(s.reofferClose)}, ${at(s.reofferClose + 3600)}, 0, '${state}') RETURNING id`);
+      reoffer_open_at, reoffer_close_at, settlement_open_at, soft_close_seconds, hard_close_at, state)
+    VALUES (${year}, '${name}', ${at(s.registrationOpen ?? -86_400)}, ${at(s.registrationOpen ?? -86_400)}, ${at(s.biddingOpen)}, ${at(s.biddingClose)},
+      ${at(s.reofferOpen)}, ${at(s.reofferClose)}, ${at(s.reofferClose + 3600)}, ${s.softClose || 0}, ${at(s.biddingClose + 300)}, '${state}') RETURNING id`);
 }
 
 async function item(auctionId, type, title, units) {
@@ -66,11 +68,37 @@ async function logIn(page, who) {
 
 const text = async (page, selector) => ((await page.locator(selector).first().textContent()) || '').replace(/\s+/g, ' ').trim();
 
+test('a late bid moves the close: the page says the new time, in the auction zone', async () => {
+  const { page } = await newPage(browser);
+  let itemUrl;
+  await step('an auction closing in 15 seconds; a late bid moves its close to two minutes after the bid', null, async () => {
+    const id = await auction(2028, 'Soft close', 'bidding', { biddingOpen: -3600, biddingClose: 15, reofferOpen: 3600, reofferClose: 7200, softClose: 120 });
+    itemUrl = `${server.baseUrl}/items/it_${await item(id, 'competitive', 'Quilted Table Runner', 1)}`;
+  });
+  await step('Bob bids late; the close time on his page moves by itself', page, async () => {
+    await logIn(page, bob);
+    await page.goto(itemUrl);
+    await eventually(async () => (await text(page, '[data-connection]')).includes('Live'), { timeout: 10_000, message: 'socket is live' });
+    const before = await page.locator('[data-closes-at]').getAttribute('datetime');
+    const shownBefore = await text(page, '[data-closes-at]');
+    await page.getByLabel('Your bid in dollars').fill('60');
+    await page.getByRole('button', { name: 'Place bid' }).click();
+    await eventually(async () => (await page.locator('[data-closes-at]').getAttribute('datetime')) !== before, { timeout: 10_000, message: 'the close moved' });
+    const moved = await page.locator('[data-closes-at]').getAttribute('datetime');
+    // Over a minute later, so the words change too (pages show minutes).
+    assert.ok(Date.parse(moved) - Date.parse(before) > 60_000, `${moved} vs ${before}`);
+    const shown = await text(page, '[data-closes-at]');
+    assert.notEqual(shown, shownBefore);
+    assert.equal(shown, formatLocalTime(moved, 'America/New_York'));
+    assert.match(shown, /^\w+day, \w+ \d+, \d{4}, \d+:\d\d [AP]M E[SD]T$/);
+  });
+});
+
 test('the winner is told "You won" as bidding closes, and again after a reload', async () => {
   const { page } = await newPage(browser);
   let itemUrl;
-  await step('an auction whose bidding closes in 25 seconds, with an item', null, async () => {
-    const id = await auction(2026, 'Closing soon', 'bidding', { biddingOpen: -3600, biddingClose: 25, reofferOpen: 3600, reofferClose: 7200 });
+  await step('an auction whose bidding closes in 20 seconds, with an item', null, async () => {
+    const id = await auction(2026, 'Closing soon', 'bidding', { biddingOpen: -3600, biddingClose: 20, reofferOpen: 3600, reofferClose: 7200 });
     const itemId = await item(id, 'competitive', 'Lakeside Dinner for Six', 1);
     itemUrl = `${server.baseUrl}/items/it_${itemId}`;
   });
@@ -112,8 +140,9 @@ test('two people watch the last unit: one buys it, the other sees "Sold out" liv
   const { page: annPage } = await newPage(browser);
   const { page: bobPage } = await newPage(browser);
   const listUrl = `${server.baseUrl}/reoffer`;
+  // Its registration opened last, so it is the current auction, the one /reoffer lists.
   await step('an auction in its reoffer phase with one jar of jam left', null, async () => {
-    const id = await auction(2027, 'Buy it now', 'reoffer', { biddingOpen: -7200, biddingClose: -3600, reofferOpen: -60, reofferClose: 86_400 });
+    const id = await auction(2027, 'Buy it now', 'reoffer', { registrationOpen: -7200, biddingOpen: -7200, biddingClose: -3600, reofferOpen: -60, reofferClose: 86_400 });
     await item(id, 'fixed_price_item', 'Homemade Plum Jam', 1);
   });
 
