@@ -1,6 +1,7 @@
-// Makes the item page's bid panel live: price, bid count, countdown, "you lead" /
-// "outbid", and bidding over the WebSocket. Without this script the panel is a plain form
-// that posts to the server and reloads the page.
+// Makes the item page's bid panel live: price, bid count, countdown, the close time as a
+// late bid moves it, "you lead" / "outbid", the close ("Bidding closed", the final price,
+// "You won"), and bidding over the WebSocket. Without this script the panel is a plain
+// form that posts to the server and reloads the page.
 
 import { LiveSocket, applyItemMessage, formatMoney, newKey } from './live.js';
 import { formatRemaining } from './countdown.js';
@@ -8,10 +9,42 @@ import { formatRemaining } from './countdown.js';
 /** What the status line says for a state and the viewer's paddle (`p_101`, or ''). */
 export function statusText(state, myPaddle, hasBid) {
   if (!state) return '';
-  if (state.closed) return 'Bidding on this item has closed.';
+  if (state.closed) return 'Bidding closed.';
   if (myPaddle && state.leadingBidderId === myPaddle) return 'You are the highest bidder.';
   if (hasBid) return 'You have been outbid.';
   return '';
+}
+
+/** `p_101` → `#101`: how pages write a paddle number. */
+export function paddleText(bidderId) {
+  return `#${String(bidderId || '').replace(/^p_/, '')}`;
+}
+
+/** What the panel says once an item closed, from its `closed` frame. */
+export function closedSummary(msg) {
+  if (!msg || msg.finalPrice === null || msg.finalPrice === undefined || !msg.winningBidderId) {
+    return 'It closed without a bid.';
+  }
+  const more = msg.quantitySold > 1 ? ` ${msg.quantitySold} were sold; this is the top price.` : '';
+  return `Final price: ${formatMoney(msg.finalPrice)}. Won by paddle ${paddleText(msg.winningBidderId)}.${more}`;
+}
+
+/** An instant as the server writes it on pages, in the auction's zone:
+ * `Sunday, May 3, 2026, 2:00 PM EDT`. */
+export function formatLocalTime(iso, timeZone) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  let parts;
+  try {
+    parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: timeZone || undefined, weekday: 'long', year: 'numeric', month: 'long', day: 'numeric',
+      hour: 'numeric', minute: '2-digit', hour12: true, timeZoneName: 'short',
+    }).formatToParts(date);
+  } catch {
+    return '';
+  }
+  const p = Object.fromEntries(parts.map(({ type, value }) => [type, value]));
+  return `${p.weekday}, ${p.month} ${p.day}, ${p.year}, ${p.hour}:${p.minute} ${String(p.dayPeriod).toUpperCase()} ${p.timeZoneName}`;
 }
 
 /** The amount a person typed, as a JSON number for the server ("$1,250.5" → 1250.5), or
@@ -25,6 +58,7 @@ export function parseAmount(text) {
 function start(panel) {
   const itemId = panel.dataset.itemId;
   const myPaddle = panel.dataset.myPaddle || '';
+  const timeZone = panel.dataset.timeZone || undefined;
   const q = (sel) => panel.querySelector(sel);
   const els = {
     price: q('[data-price]'), count: q('[data-bid-count]'), min: q('[data-next-minimum]'),
@@ -32,6 +66,7 @@ function start(panel) {
     alert: q('[data-alert]'), connection: q('[data-connection]'), form: q('[data-bid-form]'),
     amount: q('[data-bid-amount]'), max: q('[data-bid-max]'), key: q('[data-bid-key]'),
     submit: q('[data-bid-submit]'),
+    closedBox: q('[data-closed-box]'), closedSummary: q('[data-closed-summary]'), won: q('[data-won]'),
   };
   let state = null;
   let hasBid = false;
@@ -42,7 +77,12 @@ function start(panel) {
     els.price.textContent = state.currentBid === null || state.currentBid === undefined ? 'No bids yet' : formatMoney(state.currentBid);
     if (els.count) els.count.textContent = String(state.bidCount);
     if (els.min && state.nextMinimum !== undefined) els.min.textContent = formatMoney(state.nextMinimum);
-    if (els.closes && state.closesAt) els.closes.setAttribute('datetime', state.closesAt);
+    // A late bid moved the close (soft close): say the new time, in the auction's zone.
+    if (els.closes && state.closesAt && Date.parse(els.closes.getAttribute('datetime')) !== Date.parse(state.closesAt)) {
+      els.closes.setAttribute('datetime', state.closesAt);
+      const text = formatLocalTime(state.closesAt, timeZone);
+      if (text) els.closes.textContent = text;
+    }
     const text = statusText(state, myPaddle, hasBid);
     if (text !== lastStatus) {
       els.status.textContent = text;
@@ -65,7 +105,20 @@ function start(panel) {
         els.alert.textContent = `You have been outbid. The current bid is ${formatMoney(msg.currentBid)}.`;
       }
       if (msg.itemId !== itemId) return;
-      state = applyItemMessage(state, msg);
+      if (msg.type === 'closed') {
+        state = { ...(state || {}), closed: true };
+        if (els.closedSummary) els.closedSummary.textContent = closedSummary(msg);
+        if (els.closedBox) els.closedBox.hidden = false;
+      } else if (msg.type === 'won') {
+        if (els.won) {
+          els.won.textContent = `You won this item for ${formatMoney(msg.amount)}.`;
+          els.won.hidden = false;
+        }
+        if (els.closedBox) els.closedBox.hidden = false;
+        return;
+      } else {
+        state = applyItemMessage(state, msg);
+      }
       render();
     },
   });

@@ -125,7 +125,7 @@ test('the status line says whether I lead', () => {
   assert.equal(statusText(s, 'p_101', true), 'You are the highest bidder.');
   assert.equal(statusText(s, 'p_102', true), 'You have been outbid.');
   assert.equal(statusText(s, 'p_102', false), '');
-  assert.equal(statusText({ ...s, closed: true }, 'p_101', true), 'Bidding on this item has closed.');
+  assert.equal(statusText({ ...s, closed: true }, 'p_101', true), 'Bidding closed.');
   assert.equal(statusText(null, 'p_1', true), '');
 });
 

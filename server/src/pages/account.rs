@@ -15,9 +15,9 @@ use crate::{
     pages::{checked, error::PageError, safe_next, PageCtx, PageForm},
     services::{
         accounts::{self, Registration},
-        users::{update_profile, ProfileChange},
+        users::{my_commitments, update_profile, ProfileChange},
     },
-    session::cookie_session_key,
+    session::{cookie_session_key, Actor},
     state::AppState,
     store::users::{AccountView, Preferences},
 };
@@ -288,11 +288,34 @@ async fn account(ctx: PageCtx) -> Result<Response, PageError> {
         Err(redirect) => return Ok(redirect.into_response()),
     };
     let view = AccountView::from(&user.row);
+    let commitments = commitments_context(&ctx, user).await?;
     ctx.render(
         "account.html",
         "My account",
-        context! { account => account_value(&view), errors => (), saved => false },
+        context! { account => account_value(&view), errors => (), saved => false, commitments => commitments },
     )
+}
+
+/// "Your wins and purchases": each line in words, and the total owed (cents).
+async fn commitments_context(ctx: &PageCtx, user: &Actor) -> Result<Value, PageError> {
+    let lines = my_commitments(&ctx.state, user).await?;
+    let total: i64 = lines.iter().map(|l| l.amount()).sum();
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            let source = match l.source.as_str() {
+                "win" => "Won at auction",
+                "reoffer" => "Bought in the reoffer",
+                _ => "Signed up at a fixed price",
+            };
+            context! {
+                item_id => crate::domain::ItemId(l.item_id).to_string(), title => &l.title, source => source,
+                quantity => l.quantity, price_each => l.price_each, amount => l.amount(),
+                at => l.created_at.to_rfc3339(),
+            }
+        })
+        .collect();
+    Ok(context! { lines => lines, total => total })
 }
 
 #[derive(Deserialize)]
@@ -328,10 +351,11 @@ async fn account_submit(
     match update_profile(&ctx.state, user, change).await {
         Ok(row) => {
             let view = AccountView::from(&row);
+            let commitments = commitments_context(&ctx, user).await?;
             ctx.render(
                 "account.html",
                 "My account",
-                context! { account => account_value(&view), errors => (), saved => true },
+                context! { account => account_value(&view), errors => (), saved => true, commitments => commitments },
             )
         }
         // A field to fix: the form again, with what was typed. Anything else (the database
@@ -345,11 +369,12 @@ async fn account_submit(
             view.address = form.address;
             view.household = form.household;
             view.preferences = preferences;
+            let commitments = commitments_context(&ctx, user).await?;
             ctx.render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "account.html",
                 "My account",
-                context! { account => account_value(&view), errors => errors, saved => false },
+                context! { account => account_value(&view), errors => errors, saved => false, commitments => commitments },
             )
         }
         Err(err) => Err(err.into()),

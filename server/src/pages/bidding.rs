@@ -13,9 +13,11 @@ use serde::Deserialize;
 use crate::{
     domain::{money::MoneyError, Cents, ItemId},
     engine::{bidder_label, BidInput, Outcome},
-    error::AppError,
+    error::{AppError, AppResult},
     pages::{error::PageError, PageCtx, PageForm},
+    session::Actor,
     state::AppState,
+    store::winners,
 };
 
 pub fn router() -> Router<AppState> {
@@ -23,19 +25,55 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The panel's context for a competitive item: its committed live state (the hub's, so
-/// never a bid that is not yet durable), and a fresh idempotency key for the form.
-pub async fn panel_context(state: &AppState, item: ItemId) -> Option<Value> {
-    let live = state.engine.live_state(item).await?;
+/// never a bid that is not yet durable), and a fresh idempotency key for the form. Once
+/// bidding closed: the final price, the winning paddle numbers (never names), and for a
+/// viewer who won, what they owe (each winner of a several-unit item their own amount).
+pub async fn panel_context(
+    state: &AppState,
+    item: ItemId,
+    viewer: Option<&Actor>,
+) -> AppResult<Option<Value>> {
+    let Some(live) = state.engine.live_state(item).await else {
+        return Ok(None);
+    };
     let now = state.now();
-    Some(context! {
+    let closed = live.closed_at(now);
+    // Until the close is recorded (at most a moment after its time), the leader at the
+    // price shown is who wins; once recorded, the winners are the stored ones.
+    let winners = if live.closed {
+        winners::of_item(&state.db, item.0).await?
+    } else {
+        Vec::new()
+    };
+    let (final_price, winning_paddles): (Option<i64>, Vec<i32>) = if live.closed {
+        (
+            winners.first().map(|w| w.amount),
+            winners.iter().map(|w| w.paddle_number).collect(),
+        )
+    } else {
+        (
+            live.price.map(|p| p.0),
+            live.leader_paddle.into_iter().collect(),
+        )
+    };
+    let my_win = viewer.and_then(|v| {
+        winners
+            .iter()
+            .find(|w| w.user_id == v.id().0)
+            .map(|w| w.amount)
+    });
+    Ok(Some(context! {
         current_bid => live.price.map(|p| p.to_string()),
         bid_count => live.bid_count,
         next_minimum => live.next_minimum.to_string(),
         closes_at => live.closes_at.to_rfc3339(),
-        closed => live.closed_at(now),
+        closed => closed,
         leading_bidder_id => live.leader_paddle.map(bidder_label),
+        final_price => closed.then_some(final_price).flatten(),
+        winning_paddles => if closed { winning_paddles } else { Vec::new() },
+        my_win => my_win,
         bid_key => crate::engine::idempotency::new_key(),
-    })
+    }))
 }
 
 #[derive(Deserialize)]

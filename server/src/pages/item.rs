@@ -101,7 +101,7 @@ async fn show(ctx: PageCtx, Path(id): Path<String>) -> Result<Response, PageErro
     let row = find_visible(&ctx.state, viewer, id).await?;
     let view = one_item_view(&ctx.state, viewer, &row).await?;
     let live = if view.item_type == ItemType::Competitive && view.status.is_public() {
-        bidding::panel_context(&ctx.state, id).await
+        bidding::panel_context(&ctx.state, id, ctx.user.as_ref()).await?
     } else {
         None
     };

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod bidding;
+pub mod buy_now;
 pub mod catalog;
 pub mod donor;
 pub mod donor_form;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(item::router())
         .merge(bidding::router())
+        .merge(buy_now::router())
         .merge(catalog::router())
         .merge(donor::router())
         .merge(review::router())

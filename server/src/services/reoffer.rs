@@ -215,7 +215,7 @@ pub async fn listing(state: &AppState, id: AuctionId) -> AppResult<ReofferListin
         let Some(live) = state.engine.live_state(ItemId(item)).await else {
             continue;
         };
-        if live.stock_left > 0 && (!live.competitive || live.closed) {
+        if on_offer(&live) {
             items.push(ReofferLine {
                 id: live.item,
                 title,
@@ -236,6 +236,55 @@ pub async fn listing(state: &AppState, id: AuctionId) -> AppResult<ReofferListin
             .unwrap_or(auction.state_at(state.now()))
             == AuctionState::Reoffer,
     })
+}
+
+/// Whether the reoffer sells this item now: units left, and (if it was up for bids) its
+/// bidding closed without selling them.
+fn on_offer(live: &crate::engine::ItemState) -> bool {
+    live.stock_left > 0 && (!live.competitive || live.closed)
+}
+
+/// The current auction (the one the home page shows) and its reoffer listing; `None` when
+/// there is no auction at all.
+pub async fn current_listing(
+    state: &AppState,
+) -> AppResult<Option<(auctions::AuctionRow, ReofferListing)>> {
+    let Some(row) = auctions::current(&state.db, state.now()).await? else {
+        return Ok(None);
+    };
+    let listing = listing(state, row.auction_id()).await?;
+    Ok(Some((row, listing)))
+}
+
+/// One item as the reoffer offers it right now, for the buyer's confirmation: its line
+/// when it has units to sell (`None`: sold out, or not in the reoffer), and whether buying
+/// is open. Only items the viewer may see.
+pub async fn offer(
+    state: &AppState,
+    viewer: Viewer<'_>,
+    id: ItemId,
+) -> AppResult<(ItemRow, Option<ReofferLine>, bool)> {
+    let item = find_visible(state, viewer, id).await?;
+    let auction = auctions::by_id(&state.db, AuctionId(item.auction_id))
+        .await?
+        .ok_or_else(|| AppError::not_found("Auction"))?;
+    let open = state
+        .engine
+        .auction_state(auction.auction_id())
+        .unwrap_or(auction.state_at(state.now()))
+        == AuctionState::Reoffer;
+    let line = state
+        .engine
+        .live_state(id)
+        .await
+        .filter(on_offer)
+        .map(|live| ReofferLine {
+            id,
+            title: item.title.clone(),
+            price: live.unit_price,
+            quantity_remaining: live.stock_left,
+        });
+    Ok((item, line, open))
 }
 
 /// The most units one purchase takes: a family buying dinner seats, not a reseller.

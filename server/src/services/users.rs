@@ -116,3 +116,12 @@ pub async fn change_roles(
     tracing::info!(actor = actor.id().0, target = target.0, roles = ?after.roles, "roles changed");
     Ok(after)
 }
+
+/// What `user` owes, for their account page: each win, reoffer purchase and fixed-price
+/// signup, oldest first. Only their own: nobody sees another bidder's commitments here.
+pub async fn my_commitments(
+    state: &AppState,
+    user: &Actor,
+) -> AppResult<Vec<crate::store::commitments::CommitmentLine>> {
+    Ok(crate::store::commitments::of_user(&state.db, user.id().0).await?)
+}

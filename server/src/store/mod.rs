@@ -3,12 +3,14 @@
 pub mod auctions;
 pub mod audit;
 pub mod categories;
+pub mod commitments;
 pub mod events;
 pub mod item_images;
 pub mod items;
 pub mod reoffer;
 pub mod tokens;
 pub mod users;
+pub mod winners;
 
 use sqlx::{postgres::PgPoolOptions, PgPool};
 

@@ -41,4 +41,5 @@ mod pages;
 mod phases;
 mod race;
 mod reoffer;
+mod reoffer_pages;
 mod users;
