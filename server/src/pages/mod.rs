@@ -4,12 +4,15 @@
 
 pub mod account;
 pub mod admin;
+pub mod auction_form;
 pub mod bidding;
 pub mod catalog;
 pub mod donor;
 pub mod donor_form;
 pub mod error;
 pub mod item;
+pub mod live_close;
+pub mod manage_auctions;
 pub mod reoffer;
 pub mod review;
 
@@ -17,7 +20,7 @@ use axum::{
     extract::{rejection::FormRejection, FromRequest, FromRequestParts},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::get,
     Router,
 };
 use minijinja::{context, Value};
@@ -35,9 +38,11 @@ use self::error::PageError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/display", post(display))
+        .route("/display", get(live_close::display_page).post(display))
         .merge(account::router())
         .merge(admin::router())
+        .merge(manage_auctions::router())
+        .merge(live_close::router())
         .merge(item::router())
         .merge(bidding::router())
         .merge(catalog::router())
