@@ -398,6 +398,33 @@ mod tests {
     }
 
     #[test]
+    fn the_feeds_go_to_followed_auctions_only_and_are_conflated() {
+        let hub = Hub::default();
+        let guest = hub.connect(None);
+        let desk = hub.connect(Some(UserId(2)));
+        assert!(hub.subscribe(&guest, Topic::Display(AuctionId(1))));
+        assert!(hub.subscribe(&desk, Topic::Dashboard(AuctionId(2))));
+        assert!(hub.subscribe(&desk, Topic::Item(ItemId(9))));
+        assert_eq!(
+            hub.followed_feeds(),
+            (vec![AuctionId(2)], vec![AuctionId(1)])
+        );
+        // A slow screen gets the latest frame, not a backlog; nobody else gets it.
+        hub.publish_display(AuctionId(1), Utf8Bytes::from_static("one"));
+        hub.publish_display(AuctionId(1), Utf8Bytes::from_static("two"));
+        let got: Vec<String> = guest
+            .drain()
+            .messages
+            .iter()
+            .map(|m| m.as_str().to_string())
+            .collect();
+        assert_eq!(got, ["two"]);
+        assert!(desk.drain().messages.is_empty());
+        hub.unsubscribe(&guest, Topic::Display(AuctionId(1)));
+        assert_eq!(hub.followed_feeds().1, Vec::<AuctionId>::new());
+    }
+
+    #[test]
     fn a_topic_with_nobody_left_is_forgotten_and_the_gauges_follow() {
         let hub = Hub::default();
         let a = hub.connect(None);
