@@ -66,6 +66,11 @@ impl LocalTime {
             .to_string()
     }
 
+    /// `2:00 PM EDT`: the time of day alone, for tonight's deadlines on the live close pages.
+    pub fn clock(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.0).format("%-I:%M %p %Z").to_string()
+    }
+
     /// `2026-05-03T14:00`: the value of a `datetime-local` input for an instant.
     pub fn input_value(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.0)
@@ -114,6 +119,7 @@ mod tests {
             z.long(utc("2026-12-24T23:30:00Z")),
             "Thursday, December 24, 2026, 6:30 PM EST"
         );
+        assert_eq!(z.clock(utc("2026-05-03T18:00:00Z")), "2:00 PM EDT");
         assert_eq!(
             z.input_value(utc("2026-05-03T18:00:00Z")),
             "2026-05-03T14:00"

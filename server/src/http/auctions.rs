@@ -7,24 +7,23 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    domain::{validate, AuctionId, AuctionState, Calendar, Role},
-    error::{AppError, AppResult, ResultExt},
+    domain::{AuctionId, AuctionState},
+    error::{AppError, AppResult},
     http::extract::{ApiJson, ApiPath},
     services::{
-        auctions::{pin_state, snapshot, winners as services_winners, AuctionView, Winners},
+        auctions::{
+            self as services_auctions, pin_state, winners as services_winners, AuctionRequest,
+            AuctionView, Winners,
+        },
         reoffer::{listing, ReofferListing},
     },
     session::Actor,
     state::AppState,
-    store::{
-        auctions::{self, AuctionFields},
-        audit,
-    },
+    store::auctions,
 };
 
 pub fn router() -> Router<AppState> {
@@ -63,94 +62,18 @@ async fn by_id(
     Ok(Json(AuctionView::new(&row, state.now())))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuctionRequest {
-    pub year: i32,
-    pub name: String,
-    #[serde(flatten)]
-    pub calendar: Calendar,
-    #[serde(default = "default_soft_close")]
-    pub soft_close_seconds: i32,
-    #[serde(default)]
-    pub hard_close_at: Option<DateTime<Utc>>,
-}
-
-fn default_soft_close() -> i32 {
-    120
-}
-
-impl AuctionRequest {
-    fn validate(self) -> Result<AuctionFields, AppError> {
-        if !(2000..=2200).contains(&self.year) {
-            return Err(AppError {
-                field: Some("year"),
-                ..AppError::validation("year must be between 2000 and 2200.")
-            });
-        }
-        let name = validate::name(&self.name).map_err(|e| AppError {
-            field: Some("name"),
-            ..AppError::validation(e.message.replace("your name", "the auction's name"))
-        })?;
-        self.calendar
-            .validate()
-            .map_err(|e| AppError::validation(e.to_string()))?;
-        if !(0..=3600).contains(&self.soft_close_seconds) {
-            return Err(AppError {
-                field: Some("softCloseSeconds"),
-                ..AppError::validation("softCloseSeconds must be 0 to 3600.")
-            });
-        }
-        if let Some(hard) = self.hard_close_at {
-            if hard < self.calendar.bidding_close_at || hard > self.calendar.reoffer_open_at {
-                return Err(AppError {
-                    field: Some("hardCloseAt"),
-                    ..AppError::validation(
-                        "hardCloseAt must lie between biddingCloseAt and reofferOpenAt.",
-                    )
-                });
-            }
-        }
-        Ok(AuctionFields {
-            year: self.year,
-            name,
-            calendar: self.calendar,
-            soft_close_seconds: self.soft_close_seconds,
-            hard_close_at: self.hard_close_at,
-        })
-    }
-}
-
 /// `POST /api/auctions` (admin) → 201 with the auction.
 async fn create(
     State(state): State<AppState>,
     user: Actor,
     ApiJson(req): ApiJson<AuctionRequest>,
 ) -> AppResult<Response> {
-    user.require(&[Role::Admin])?;
-    let fields = req.validate()?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let row = auctions::insert(&mut *tx, &fields, fields.calendar.state_at(now))
-        .await?
-        .ok_or_else(|| {
-            AppError::conflict(
-                "year_taken",
-                format!("There is already an auction for {}.", fields.year),
-            )
-        })?;
-    audit::record(
-        &mut *tx,
-        Some(user.id()),
-        "auction.created",
-        "auction",
-        Some(row.id),
-        None,
-        Some(snapshot(&row, now)),
+    let row = services_auctions::create(&state, &user, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AuctionView::new(&row, state.now())),
     )
-    .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(AuctionView::new(&row, now))).into_response())
+        .into_response())
 }
 
 /// `PUT /api/auctions/{id}` (admin): replaces the name and calendar; audited.
@@ -160,42 +83,8 @@ async fn update(
     ApiPath(id): ApiPath<AuctionId>,
     ApiJson(req): ApiJson<AuctionRequest>,
 ) -> AppResult<Json<AuctionView>> {
-    user.require(&[Role::Admin])?;
-    let fields = req.validate()?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let before = auctions::by_id_for_update(&mut *tx, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Auction"))?;
-    let state_now = before
-        .override_state()
-        .unwrap_or_else(|| fields.calendar.state_at(now));
-    let after = auctions::update(&mut *tx, id, &fields, state_now)
-        .await
-        .on_constraint("auctions_year_key", || {
-            AppError::conflict(
-                "year_taken",
-                format!("There is already an auction for {}.", fields.year),
-            )
-            .on_field("year")
-        })?;
-    audit::record(
-        &mut *tx,
-        Some(user.id()),
-        "auction.updated",
-        "auction",
-        Some(id.0),
-        Some(snapshot(&before, now)),
-        Some(snapshot(&after, now)),
-    )
-    .await?;
-    tx.commit().await?;
-    // The books close by the calendar: the engine follows the new dates at once.
-    state
-        .engine
-        .calendar_changed(id, after.state_at(now), after.override_state().is_some())
-        .await;
-    Ok(Json(AuctionView::new(&after, now)))
+    let after = services_auctions::update(&state, &user, id, req).await?;
+    Ok(Json(AuctionView::new(&after, state.now())))
 }
 
 #[derive(Deserialize)]

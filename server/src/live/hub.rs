@@ -40,6 +40,8 @@ pub enum Topic {
     Auction(AuctionId),
     /// The managers' live dashboard of an auction (staff only).
     Dashboard(AuctionId),
+    /// The hall's projector of an auction (public: no staff numbers, paddles only).
+    Display(AuctionId),
 }
 
 impl Topic {
@@ -49,6 +51,7 @@ impl Topic {
             "item" => id.parse().ok().map(Topic::Item),
             "auction" => id.parse().ok().map(Topic::Auction),
             "dashboard" => id.parse().ok().map(Topic::Dashboard),
+            "display" => id.parse().ok().map(Topic::Display),
             _ => None,
         }
     }
@@ -58,6 +61,7 @@ impl Topic {
             Topic::Item(i) => format!("item:{i}"),
             Topic::Auction(a) => format!("auction:{a}"),
             Topic::Dashboard(a) => format!("dashboard:{a}"),
+            Topic::Display(a) => format!("display:{a}"),
         }
     }
 }
@@ -204,8 +208,13 @@ impl Hub {
                     self,
                     auction,
                     now,
-                    &crate::live::dashboard::Rates::default(),
+                    &crate::services::dashboard::Rates::default(),
                 ));
+            }
+            Topic::Display(auction) => {
+                // Not cached either: sent every half second while followed.
+                self.metrics.snapshots_built.inc();
+                return Some(crate::live::dashboard::display_frame(engine, auction, now));
             }
             Topic::Auction(auction) => {
                 let state = engine.auction_state(auction);
@@ -262,15 +271,26 @@ impl Hub {
         }
     }
 
-    /// The auctions whose dashboard someone follows.
-    pub fn dashboards(&self) -> Vec<AuctionId> {
-        self.topics
-            .iter()
-            .filter_map(|e| match e.key() {
-                Topic::Dashboard(a) if !e.value().is_empty() => Some(*a),
-                _ => None,
-            })
-            .collect()
+    /// The auctions whose (dashboard, display) someone follows.
+    pub fn followed_feeds(&self) -> (Vec<AuctionId>, Vec<AuctionId>) {
+        let (mut dashboards, mut displays) = (Vec::new(), Vec::new());
+        for e in self.topics.iter().filter(|e| !e.value().is_empty()) {
+            match e.key() {
+                Topic::Dashboard(a) => dashboards.push(*a),
+                Topic::Display(a) => displays.push(*a),
+                _ => {}
+            }
+        }
+        (dashboards, displays)
+    }
+
+    /// Sends a display frame to its followers, replacing one they have not read yet.
+    pub fn publish_display(&self, auction: AuctionId, message: Utf8Bytes) {
+        if let Some(subs) = self.subscribers(Topic::Display(auction)) {
+            for outbox in subs.iter() {
+                outbox.push_latest(Latest::Display(auction), message.clone());
+            }
+        }
     }
 
     /// Sends a dashboard frame to its followers, replacing one they have not read yet.
@@ -370,6 +390,38 @@ mod tests {
         assert_eq!(Topic::parse("item:u_5"), None);
         assert_eq!(Topic::parse("user:1"), None);
         assert_eq!(Topic::Item(ItemId(5)).name(), "item:it_5");
+        assert_eq!(
+            Topic::parse("display:a_3"),
+            Some(Topic::Display(AuctionId(3)))
+        );
+        assert_eq!(Topic::Display(AuctionId(3)).name(), "display:a_3");
+    }
+
+    #[test]
+    fn the_feeds_go_to_followed_auctions_only_and_are_conflated() {
+        let hub = Hub::default();
+        let guest = hub.connect(None);
+        let desk = hub.connect(Some(UserId(2)));
+        assert!(hub.subscribe(&guest, Topic::Display(AuctionId(1))));
+        assert!(hub.subscribe(&desk, Topic::Dashboard(AuctionId(2))));
+        assert!(hub.subscribe(&desk, Topic::Item(ItemId(9))));
+        assert_eq!(
+            hub.followed_feeds(),
+            (vec![AuctionId(2)], vec![AuctionId(1)])
+        );
+        // A slow screen gets the latest frame, not a backlog; nobody else gets it.
+        hub.publish_display(AuctionId(1), Utf8Bytes::from_static("one"));
+        hub.publish_display(AuctionId(1), Utf8Bytes::from_static("two"));
+        let got: Vec<String> = guest
+            .drain()
+            .messages
+            .iter()
+            .map(|m| m.as_str().to_string())
+            .collect();
+        assert_eq!(got, ["two"]);
+        assert!(desk.drain().messages.is_empty());
+        hub.unsubscribe(&guest, Topic::Display(AuctionId(1)));
+        assert_eq!(hub.followed_feeds().1, Vec::<AuctionId>::new());
     }
 
     #[test]

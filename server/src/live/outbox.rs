@@ -30,6 +30,7 @@ use crate::{
 pub enum Latest {
     Price(ItemId),
     Dashboard(AuctionId),
+    Display(AuctionId),
 }
 
 /// An outbox's queued bytes beyond which its connection is closed as too slow. 256 KiB is

@@ -221,7 +221,7 @@ impl Session {
                 self.outbox.push(protocol::error(
                     "bad_topic",
                     &format!(
-                        "Unknown topic {:?}; use item:<id>, auction:<id> or dashboard:<id>.",
+                        "Unknown topic {:?}; use item:<id>, auction:<id>, dashboard:<id> or display:<id>.",
                         name.chars().take(60).collect::<String>()
                     ),
                 ));

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod auction_form;
 pub mod bidding;
 pub mod buy_now;
 pub mod catalog;
@@ -11,6 +12,8 @@ pub mod donor;
 pub mod donor_form;
 pub mod error;
 pub mod item;
+pub mod live_close;
+pub mod manage_auctions;
 pub mod reoffer;
 pub mod review;
 
@@ -18,7 +21,7 @@ use axum::{
     extract::{rejection::FormRejection, FromRequest, FromRequestParts},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::get,
     Router,
 };
 use minijinja::{context, Value};
@@ -36,9 +39,11 @@ use self::error::PageError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/display", post(display))
+        .route("/display", get(live_close::display_page).post(display))
         .merge(account::router())
         .merge(admin::router())
+        .merge(manage_auctions::router())
+        .merge(live_close::router())
         .merge(item::router())
         .merge(bidding::router())
         .merge(buy_now::router())

@@ -4,19 +4,19 @@
 //! so a phase begins the same way whoever starts it.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
     domain::{
-        calendar::Milestone, validate, AuctionId, AuctionState, Calendar, Cents, ItemId, Role,
-        UserId,
+        calendar::{CalendarError, Milestone},
+        validate, AuctionId, AuctionState, Calendar, Cents, ItemId, Role, UserId,
     },
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ResultExt},
     session::Actor,
     state::AppState,
     store::{
-        auctions::{self, AuctionRow},
+        auctions::{self, AuctionFields, AuctionRow},
         audit,
     },
 };
@@ -58,6 +58,154 @@ impl AuctionView {
             server_time: now,
         }
     }
+}
+
+/// An auction as an admin writes it (`POST`/`PUT /api/auctions`, and the calendar form
+/// of `/manage/auctions`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuctionRequest {
+    pub year: i32,
+    pub name: String,
+    #[serde(flatten)]
+    pub calendar: Calendar,
+    #[serde(default = "default_soft_close")]
+    pub soft_close_seconds: i32,
+    #[serde(default)]
+    pub hard_close_at: Option<DateTime<Utc>>,
+}
+
+/// Two minutes: the soft close when the request names none.
+pub fn default_soft_close() -> i32 {
+    120
+}
+
+impl AuctionRequest {
+    /// The fields to store, or the first thing wrong with them. A calendar out of order
+    /// names no field here (the API never did); [`calendar_field`] says which date it is.
+    pub fn validate(self) -> Result<AuctionFields, AppError> {
+        if !(2000..=2200).contains(&self.year) {
+            return Err(AppError {
+                field: Some("year"),
+                ..AppError::validation("year must be between 2000 and 2200.")
+            });
+        }
+        let name = validate::name(&self.name).map_err(|e| AppError {
+            field: Some("name"),
+            ..AppError::validation(e.message.replace("your name", "the auction's name"))
+        })?;
+        self.calendar
+            .validate()
+            .map_err(|e| AppError::validation(e.to_string()))?;
+        if !(0..=3600).contains(&self.soft_close_seconds) {
+            return Err(AppError {
+                field: Some("softCloseSeconds"),
+                ..AppError::validation("softCloseSeconds must be 0 to 3600.")
+            });
+        }
+        if let Some(hard) = self.hard_close_at {
+            if hard < self.calendar.bidding_close_at || hard > self.calendar.reoffer_open_at {
+                return Err(AppError {
+                    field: Some("hardCloseAt"),
+                    ..AppError::validation(
+                        "hardCloseAt must lie between biddingCloseAt and reofferOpenAt.",
+                    )
+                });
+            }
+        }
+        Ok(AuctionFields {
+            year: self.year,
+            name,
+            calendar: self.calendar,
+            soft_close_seconds: self.soft_close_seconds,
+            hard_close_at: self.hard_close_at,
+        })
+    }
+}
+
+/// The date a calendar error is about (the later of the two out of order), by its API name:
+/// where a form shows the error.
+pub fn calendar_field(error: &CalendarError) -> &'static str {
+    match error {
+        CalendarError::CatalogBeforeRegistration => "catalogPublishAt",
+        CalendarError::BiddingBeforeCatalog => "biddingOpenAt",
+        CalendarError::BiddingCloseNotAfterOpen => "biddingCloseAt",
+        CalendarError::ReofferBeforeBiddingClose => "reofferOpenAt",
+        CalendarError::ReofferCloseNotAfterOpen => "reofferCloseAt",
+        CalendarError::SettlementBeforeReofferClose => "settlementOpenAt",
+    }
+}
+
+fn year_taken(year: i32) -> AppError {
+    AppError::conflict(
+        "year_taken",
+        format!("There is already an auction for {year}."),
+    )
+}
+
+/// Creates an auction (admin), audited; its state is the calendar's now.
+pub async fn create(state: &AppState, user: &Actor, req: AuctionRequest) -> AppResult<AuctionRow> {
+    user.require(&[Role::Admin])?;
+    let fields = req.validate()?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let row = auctions::insert(&mut *tx, &fields, fields.calendar.state_at(now))
+        .await?
+        .ok_or_else(|| year_taken(fields.year))?;
+    audit::record(
+        &mut *tx,
+        Some(user.id()),
+        "auction.created",
+        "auction",
+        Some(row.id),
+        None,
+        Some(snapshot(&row, now)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Replaces an auction's name and calendar (admin), audited; the engine follows the new
+/// dates at once. A manager's pinned state stays pinned.
+pub async fn update(
+    state: &AppState,
+    user: &Actor,
+    id: AuctionId,
+    req: AuctionRequest,
+) -> AppResult<AuctionRow> {
+    user.require(&[Role::Admin])?;
+    let fields = req.validate()?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let before = auctions::by_id_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Auction"))?;
+    let state_now = before
+        .override_state()
+        .unwrap_or_else(|| fields.calendar.state_at(now));
+    let after = auctions::update(&mut *tx, id, &fields, state_now)
+        .await
+        .on_constraint("auctions_year_key", || {
+            year_taken(fields.year).on_field("year")
+        })?;
+    audit::record(
+        &mut *tx,
+        Some(user.id()),
+        "auction.updated",
+        "auction",
+        Some(id.0),
+        Some(snapshot(&before, now)),
+        Some(snapshot(&after, now)),
+    )
+    .await?;
+    tx.commit().await?;
+    // The books close by the calendar: the engine follows the new dates at once.
+    state
+        .engine
+        .calendar_changed(id, after.state_at(now), after.override_state().is_some())
+        .await;
+    Ok(after)
 }
 
 /// The auction as its audit entries show it.

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod auctions;
 pub mod catalog;
+pub mod dashboard;
 pub mod events;
 pub mod images;
 pub mod item_view;

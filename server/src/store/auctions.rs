@@ -229,3 +229,14 @@ pub async fn persist_calendar_states(
     }
     Ok(moved)
 }
+
+/// The titles of the auction's items in the catalog (published, or closed), by id: what
+/// the live close pages name the engine's items by.
+pub async fn item_titles(db: &PgPool, id: AuctionId) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT id, title FROM items WHERE auction_id = $1 AND status IN ('published', 'closed') ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(db)
+    .await
+}

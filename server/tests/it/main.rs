@@ -25,6 +25,7 @@ mod bids;
 mod catalog;
 mod catalog_pages;
 mod close;
+mod console_pages;
 mod demo;
 mod deploy_files;
 mod donor_pages;
