@@ -13,14 +13,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{assert_error, auction_in_bidding, published_item, TestApp, Ws};
-
-/// The app on a clock the test moves, set to now (the fixtures write real times).
-async fn app_on_manual_clock(db: PgPool) -> (TestApp, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = TestApp::builder().with_clock(clock.clone()).spawn(db).await;
-    (app, clock)
-}
+use crate::helpers::{
+    app_on_manual_clock, assert_error, auction_in_bidding, paddle, published_item, TestApp, Ws,
+};
 
 /// What the close wrote for one item.
 #[derive(Debug, PartialEq)]
@@ -91,14 +86,6 @@ async fn closed_within(db: &PgPool, item: i64, within: StdDuration) -> bool {
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     false
-}
-
-async fn paddle(db: &PgPool, user: i64) -> i32 {
-    sqlx::query_scalar("SELECT paddle_number FROM users WHERE id = $1")
-        .bind(user)
-        .fetch_one(db)
-        .await
-        .unwrap()
 }
 
 async fn bid(app: &TestApp, token: &str, item: i64, body: Value) -> Value {
@@ -229,11 +216,7 @@ async fn a_proxy_duel_closes_with_the_leader_at_the_price_shown(db: PgPool) {
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn a_late_bid_extends_the_close_and_the_item_closes_at_the_new_time(db: PgPool) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .spawn(db.clone())
-        .await;
+    let (app, clock) = app_on_manual_clock(db.clone()).await;
     let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
     // Soft close 120 s, hard deadline 5 minutes after the close.
     let auction =
@@ -263,11 +246,7 @@ async fn a_late_bid_extends_the_close_and_the_item_closes_at_the_new_time(db: Pg
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn bidding_never_runs_past_the_hard_deadline(db: PgPool) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .spawn(db.clone())
-        .await;
+    let (app, clock) = app_on_manual_clock(db.clone()).await;
     let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
     // Soft close 120 s but a hard deadline 60 s after the close.
     let auction = auction_in_bidding(

@@ -2,15 +2,15 @@
 //! bidding's close, the reoffer announced once to every registered bidder when it opens
 //! (whatever restarts, retries and managers do), the unsold items closed when it ends.
 
-use std::{sync::Arc, time::Duration as StdDuration};
+use std::time::Duration as StdDuration;
 
-use auuction::{clock::ManualClock, domain::Role};
+use auuction::domain::Role;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{auction_in_bidding, published_item, TestApp};
+use crate::helpers::{app_on_manual_clock, auction_in_bidding, published_item, TestApp};
 
 async fn announcements(db: &PgPool) -> Vec<(i64, Value)> {
     sqlx::query_as(
@@ -53,11 +53,7 @@ async fn state_of(app: &TestApp) -> String {
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn the_calendar_pauses_then_opens_the_reoffer_and_announces_it_once(db: PgPool) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .spawn(db.clone())
-        .await;
+    let (app, clock) = app_on_manual_clock(db.clone()).await;
     let donor = app.create_user("donor@example.org", &[Role::Donor]).await;
     let auction = auction_in_bidding(&db, Duration::minutes(5), 0, None).await;
     let unsold = published_item(&db, auction, donor, 10_00, "competitive").await;

@@ -8,7 +8,6 @@
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
 
 use auuction::domain::{ItemId, Role};
-use chrono::{Duration, Utc};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -16,28 +15,9 @@ use sqlx::PgPool;
 use tokio::sync::Barrier;
 
 use crate::helpers::{
-    auuction, bearer_token, free_port, healthy_within, ServerProcess, TestApp, Ws,
+    auction_in_reoffer, auuction, bearer_token, free_port, healthy_within, ServerProcess, TestApp,
+    Ws,
 };
-
-/// An auction in its reoffer phase: bidding closed an hour ago, the reoffer opened a minute
-/// ago and closes tomorrow.
-async fn auction_in_reoffer(db: &PgPool) -> i64 {
-    let now = Utc::now();
-    sqlx::query_scalar(
-        "INSERT INTO auctions (year, name, registration_open_at, catalog_publish_at, bidding_open_at, bidding_close_at,
-             reoffer_open_at, reoffer_close_at, settlement_open_at, soft_close_seconds, state)
-         VALUES (2026, 'Race', $1, $1, $2, $3, $4, $5, $6, 0, 'reoffer') RETURNING id",
-    )
-    .bind(now - Duration::days(10))
-    .bind(now - Duration::days(1))
-    .bind(now - Duration::hours(1))
-    .bind(now - Duration::minutes(1))
-    .bind(now + Duration::days(1))
-    .bind(now + Duration::days(2))
-    .fetch_one(db)
-    .await
-    .unwrap()
-}
 
 /// A published item of `kind` with `units` and, when given, the donor's reoffer price.
 async fn item_with_units(
@@ -72,11 +52,17 @@ async fn item_with_units(
     item
 }
 
-/// What the database holds for an item's reoffer sales.
+/// What the database holds for an item's reoffer sales, read in one snapshot: right after
+/// a SIGKILL the killed server's last commit may still land between two reads.
 async fn sales(db: &PgPool, item: i64) -> (i32, Vec<(i64, i64, i32, i64)>) {
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let sold: i32 = sqlx::query_scalar("SELECT quantity_sold FROM items WHERE id = $1")
         .bind(item)
-        .fetch_one(db)
+        .fetch_one(&mut *tx)
         .await
         .unwrap();
     let commitments = sqlx::query_as(
@@ -84,9 +70,10 @@ async fn sales(db: &PgPool, item: i64) -> (i32, Vec<(i64, i64, i32, i64)>) {
           WHERE item_id = $1 AND source = 'reoffer' ORDER BY id",
     )
     .bind(item)
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     (sold, commitments)
 }
 

@@ -5,7 +5,7 @@
 // Money literals are written dollars_cents (`125_00` is $125.00), like prices.
 #![allow(clippy::inconsistent_digit_grouping)]
 
-use std::{sync::Arc, time::Duration as StdDuration};
+use std::time::Duration as StdDuration;
 
 use auuction::{
     clock::ManualClock,
@@ -17,27 +17,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{auction_in_bidding, Browser, TestApp};
-
-/// An auction in its reoffer phase: bidding closed an hour ago, the reoffer opened a minute
-/// ago and closes tomorrow.
-async fn auction_in_reoffer(db: &PgPool) -> i64 {
-    let now = Utc::now();
-    sqlx::query_scalar(
-        "INSERT INTO auctions (year, name, registration_open_at, catalog_publish_at, bidding_open_at, bidding_close_at,
-             reoffer_open_at, reoffer_close_at, settlement_open_at, soft_close_seconds, state)
-         VALUES (2026, 'Spring Auction', $1, $1, $2, $3, $4, $5, $6, 0, 'reoffer') RETURNING id",
-    )
-    .bind(now - Duration::days(10))
-    .bind(now - Duration::days(1))
-    .bind(now - Duration::hours(1))
-    .bind(now - Duration::minutes(1))
-    .bind(now + Duration::days(1))
-    .bind(now + Duration::days(2))
-    .fetch_one(db)
-    .await
-    .unwrap()
-}
+use crate::helpers::{
+    app_on_manual_clock, auction_in_bidding, auction_in_reoffer, paddle, Browser, TestApp,
+};
 
 /// A published fixed-price item of `units` at `price_cents` each, loaded by the engine.
 async fn item_for_sale(
@@ -352,14 +334,6 @@ async fn bid(app: &TestApp, token: &str, item: i64, amount: f64) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-async fn paddle(db: &PgPool, user: i64) -> i32 {
-    sqlx::query_scalar("SELECT paddle_number FROM users WHERE id = $1")
-        .bind(user)
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
-
 /// Moves the clock to the auction's bidding close and waits (real time) until `item`'s
 /// close is recorded; the engine looks at its clock every second.
 async fn close_bidding(app: &TestApp, clock: &ManualClock, auction: i64, item: i64) {
@@ -391,11 +365,7 @@ async fn close_bidding(app: &TestApp, clock: &ManualClock, auction: i64, item: i
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn a_closed_item_shows_the_winning_paddle_and_you_won_only_to_the_winner(db: PgPool) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .spawn(db.clone())
-        .await;
+    let (app, clock) = app_on_manual_clock(db.clone()).await;
     let (auction, item) = app.item_up_for_bids(100_00, Duration::minutes(30)).await;
     let bidders = app.bidders(2).await;
     let (ann, bob) = (&bidders[0], &bidders[1]);
@@ -443,11 +413,7 @@ async fn a_closed_item_shows_the_winning_paddle_and_you_won_only_to_the_winner(d
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn each_winner_of_a_several_unit_item_sees_their_own_amount(db: PgPool) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .spawn(db.clone())
-        .await;
+    let (app, clock) = app_on_manual_clock(db.clone()).await;
     let (auction, item) = app.item_up_for_bids(100_00, Duration::minutes(30)).await;
     sqlx::query("UPDATE items SET quantity_total = 2 WHERE id = $1")
         .bind(item)

@@ -137,6 +137,44 @@ impl TestApp {
     }
 }
 
+/// The app on a clock the test moves, set to now (the fixtures write real times).
+pub async fn app_on_manual_clock(
+    db: PgPool,
+) -> (TestApp, std::sync::Arc<auuction::clock::ManualClock>) {
+    let clock = std::sync::Arc::new(auuction::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::builder().with_clock(clock.clone()).spawn(db).await;
+    (app, clock)
+}
+
+/// A user's paddle number (given at registration).
+pub async fn paddle(db: &PgPool, user: i64) -> i32 {
+    sqlx::query_scalar("SELECT paddle_number FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// An auction in its reoffer phase: bidding closed an hour ago, the reoffer opened a minute
+/// ago and closes tomorrow.
+pub async fn auction_in_reoffer(db: &PgPool) -> i64 {
+    let now = Utc::now();
+    sqlx::query_scalar(
+        "INSERT INTO auctions (year, name, registration_open_at, catalog_publish_at, bidding_open_at, bidding_close_at,
+             reoffer_open_at, reoffer_close_at, settlement_open_at, soft_close_seconds, state)
+         VALUES (2026, 'Spring Auction', $1, $1, $2, $3, $4, $5, $6, 0, 'reoffer') RETURNING id",
+    )
+    .bind(now - Duration::days(10))
+    .bind(now - Duration::days(1))
+    .bind(now - Duration::hours(1))
+    .bind(now - Duration::minutes(1))
+    .bind(now + Duration::days(1))
+    .bind(now + Duration::days(2))
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
 /// An auction whose bidding window is open: opened an hour ago, closes in `closes_in`.
 pub async fn auction_in_bidding(
     db: &PgPool,
