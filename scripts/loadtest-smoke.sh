@@ -35,6 +35,10 @@ if [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE_URL/api/items")" =
     export AUUCTION_LOADTEST_DEV_DATABASE_URL="$DATABASE_URL"
 fi
 
+# The scratch database is ours: the close and the race also check rows the API does not
+# show (win and reoffer commitments).
+export AUUCTION_LOADTEST_CHECK_DATABASE_URL="$DATABASE_URL"
+
 LT="$BIN/auuction-loadtest"
 OUT="${LOADTEST_OUT:-$WORK/reports}"
 mkdir -p "$OUT"
@@ -50,4 +54,7 @@ run hot-item hot-item --bidders 50 --rounds 2
 run watchers watchers --watchers 100 --items 5 --bidders 5 --rate 50 --duration 3
 run idle idle --connections 200 --duration 2
 run browse browse --rate 50 --duration 2 --items 3 --max-errors 0
+run close close --items 6 --bidders 10 --rate 100 --duration 2 --after-close 0.5 --watchers 2 --wait 10
+run close-soft close --items 4 --bidders 10 --rate 60 --duration 2 --after-close 1 --soft-close 1 --wait 10
+run race race --buyers 60 --units 5 --items 2 --wait 10
 echo "loadtest smoke: all post-run checks passed"

@@ -60,6 +60,49 @@ struct BidLine {
     created_at: DateTime<Utc>,
 }
 
+/// One unit won, from `GET /api/auctions/{id}/winners`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WinnerLine {
+    pub item_id: ItemId,
+    pub user_id: UserId,
+    /// `p_<paddle>`.
+    pub paddle: String,
+    pub amount: Cents,
+    pub quantity: i32,
+    /// When the shard decided the close.
+    pub determined_at: DateTime<Utc>,
+}
+
+/// An item's state after the run, from `GET /api/items/{id}`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemState {
+    pub id: ItemId,
+    pub status: String,
+    pub quantity_sold: i32,
+    pub quantity_total: i32,
+    /// The item's close, soft-close extensions included.
+    pub closes_at: DateTime<Utc>,
+}
+
+/// One line of `GET /api/auctions/{id}/reoffer/items`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferLine {
+    pub id: ItemId,
+    pub price: Cents,
+    pub quantity_remaining: u32,
+}
+
+/// `GET /api/auctions/{id}/reoffer/items`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReofferListing {
+    pub items: Vec<ReofferLine>,
+    pub open: bool,
+}
+
 /// An HTTP answer that was not what we asked for, with its status and body for the message.
 #[derive(Debug)]
 pub struct ApiFailure {
@@ -289,6 +332,58 @@ impl Api {
                 created_at: b.created_at,
             })
             .collect())
+    }
+
+    /// `GET /api/auctions/{id}/winners` (manager, admin): every unit won.
+    pub async fn winners(&self, auction: AuctionId) -> Result<Vec<WinnerLine>> {
+        #[derive(Deserialize)]
+        struct Winners {
+            winners: Vec<WinnerLine>,
+        }
+        let list: Winners = self
+            .expect(
+                Method::GET,
+                &format!("/api/auctions/{auction}/winners"),
+                None,
+                StatusCode::OK,
+            )
+            .await?;
+        Ok(list.winners)
+    }
+
+    /// `GET /api/items/{id}`: status, units sold and the close.
+    pub async fn item_state(&self, item: ItemId) -> Result<ItemState> {
+        self.expect(
+            Method::GET,
+            &format!("/api/items/{item}"),
+            None,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// `POST /api/auctions/{id}/reoffer/state {"state":"open"}` (manager): opens the reoffer
+    /// now, whatever the calendar says.
+    pub async fn open_reoffer(&self, auction: AuctionId) -> Result<Auction> {
+        self.expect(
+            Method::POST,
+            &format!("/api/auctions/{auction}/reoffer/state"),
+            Some(json!({ "state": "open", "reason": "load test: the reoffer race" })),
+            StatusCode::OK,
+        )
+        .await
+        .context("opening the reoffer")
+    }
+
+    /// `GET /api/auctions/{id}/reoffer/items`: what the reoffer sells, and whether it is open.
+    pub async fn reoffer_items(&self, auction: AuctionId) -> Result<ReofferListing> {
+        self.expect(
+            Method::GET,
+            &format!("/api/auctions/{auction}/reoffer/items"),
+            None,
+            StatusCode::OK,
+        )
+        .await
     }
 
     /// The server's resident memory from `GET /metrics`, in bytes.

@@ -58,6 +58,10 @@ pub struct Common {
     /// Fail the run if the headline series' p99 is above this (milliseconds).
     #[arg(long, global = true)]
     pub p99_max_ms: Option<f64>,
+    /// Fail the run if the headline series' slowest answer is above this (milliseconds);
+    /// in `close`, the last item's close.
+    #[arg(long, global = true)]
+    pub max_ms: Option<f64>,
     /// Fail the run if the headline series' successful answers per second are below this.
     #[arg(long, global = true)]
     pub min_rate: Option<f64>,
@@ -82,6 +86,16 @@ pub struct Common {
         hide_env_values = true
     )]
     pub dev_items_database_url: Option<String>,
+    /// DEVELOPMENT OR STAGING, READ-ONLY: the server's database, for checks the API cannot
+    /// show: `race` compares the reoffer commitments with the purchases answered, `close` the
+    /// win commitments with the winners.
+    #[arg(
+        long,
+        global = true,
+        env = "AUUCTION_LOADTEST_CHECK_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub check_database_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -98,6 +112,13 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// Page and catalog loads (GET) at a target rate.
     Browse(BrowseArgs),
+    /// M items closing at the same instant after a bid storm into their last seconds; checks
+    /// every close (winners replayed from the recorded bids, no bid after its item's close)
+    /// and measures from each item's close to its `closed` frame.
+    Close(CloseArgs),
+    /// N buyers (sockets and REST) buy K reoffer units at the same instant; checks exactly K
+    /// are sold, once each, and every buyer gets an answer.
+    Race(RaceArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -196,4 +217,58 @@ pub struct BrowseArgs {
     /// Most requests in flight; more wait (and the wait counts in their latency).
     #[arg(long, default_value_t = 512)]
     pub max_in_flight: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CloseArgs {
+    /// Items, all closing at the same instant (the auction's bidding close).
+    #[arg(long, default_value_t = 1000)]
+    pub items: usize,
+    /// Bidder connections.
+    #[arg(long, default_value_t = 200)]
+    pub bidders: usize,
+    /// Bids per second, spread uniformly over the items.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Seconds of bidding up to the close.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds the storm goes on past the scheduled close: those bids must all be refused
+    /// (`bidding_closed`) unless a soft-close extension kept their item open.
+    #[arg(long, default_value_t = 1.0)]
+    pub after_close: f64,
+    /// The soft-close window in seconds. 0 (the default): no extensions, every item closes
+    /// at the same instant, the closer's worst case.
+    #[arg(long, default_value_t = 0)]
+    pub soft_close: u32,
+    /// Share of bids that carry a proxy maximum above their amount (0..1).
+    #[arg(long, default_value_t = 0.1)]
+    pub proxy_share: f64,
+    /// Guest sockets watching the items (each item has one; at most 500 items per socket,
+    /// so more are opened when there are more items).
+    #[arg(long, default_value_t = 4)]
+    pub watchers: usize,
+    /// Seconds to wait after the close for the last `closed` frame.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RaceArgs {
+    /// Buyers, each with their own connection, all buying one unit at the same instant.
+    #[arg(long, default_value_t = 10_000)]
+    pub buyers: usize,
+    /// Units for sale in all.
+    #[arg(long, default_value_t = 25)]
+    pub units: u32,
+    /// Fixed-price items the units are spread over (in the reoffer, what nobody bought
+    /// during bidding); each buyer goes for one, round-robin.
+    #[arg(long, default_value_t = 1)]
+    pub items: usize,
+    /// Share of buyers on WebSockets (`buy` frames); the rest use `POST /api/items/{id}/buy`.
+    #[arg(long, default_value_t = 0.5)]
+    pub socket_share: f64,
+    /// Seconds to wait for the last answer before counting it lost.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
 }

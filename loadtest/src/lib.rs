@@ -8,6 +8,7 @@ pub mod api;
 pub mod bidder;
 pub mod check;
 pub mod cli;
+pub mod close_check;
 pub mod report;
 pub mod run;
 pub mod scenarios;

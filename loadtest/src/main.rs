@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use auuction_loadtest::cli::{Cli, Scenario};
-use auuction_loadtest::scenarios::{browse, hot_item, idle, storm, watchers, Ctx};
+use auuction_loadtest::scenarios::{browse, close, hot_item, idle, race, storm, watchers, Ctx};
 use clap::Parser;
 
 fn raise_file_limit() {
@@ -42,6 +42,8 @@ async fn main() -> ExitCode {
             Scenario::Watchers(a) => watchers::run(&ctx, a).await?,
             Scenario::Idle(a) => idle::run(&ctx, a).await?,
             Scenario::Browse(a) => browse::run(&ctx, a).await?,
+            Scenario::Close(a) => close::run(&ctx, a).await?,
+            Scenario::Race(a) => race::run(&ctx, a).await?,
         };
         if let Some(path) = &cli.common.json {
             std::fs::write(path, serde_json::to_string_pretty(&report)?)?;

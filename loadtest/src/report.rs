@@ -13,6 +13,8 @@ use crate::stats::{Percentiles, SecondBucket, Stats};
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Thresholds {
     pub p99_max_ms: Option<f64>,
+    /// The headline series' slowest answer (the last item's close in `close`).
+    pub max_ms: Option<f64>,
     pub min_rate: Option<f64>,
     pub max_errors: Option<u64>,
 }
@@ -62,6 +64,20 @@ pub struct Verdict {
     pub passed: bool,
 }
 
+/// A scenario's own post-run check beyond the bid check: the close's winners, the race's
+/// sales. A failed one fails the run as a failed bid check does (exit 1).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ScenarioCheck {
+    pub what: String,
+    /// What must hold, in words.
+    pub expected: String,
+    /// What was found, in words and counts.
+    pub measured: String,
+    pub passed: bool,
+    /// The first problems in full.
+    pub problems: Vec<String>,
+}
+
 /// The whole run.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Report {
@@ -77,6 +93,8 @@ pub struct Report {
     /// Free-form figures (memory per connection, connections held, disconnects...).
     pub figures: BTreeMap<String, String>,
     pub check: Option<CheckReport>,
+    /// The scenario's own checks (empty for most).
+    pub checks: Vec<ScenarioCheck>,
     pub thresholds: Thresholds,
     pub verdicts: Vec<Verdict>,
     pub passed: bool,
@@ -93,6 +111,14 @@ impl Report {
                     limit: format!("≤ {limit} ms"),
                     measured: format!("{:.2} ms", head.latency.p99_ms),
                     passed: head.latency.count > 0 && head.latency.p99_ms <= limit,
+                });
+            }
+            if let Some(limit) = self.thresholds.max_ms {
+                self.verdicts.push(Verdict {
+                    what: format!("{} max", head.name),
+                    limit: format!("≤ {limit} ms"),
+                    measured: format!("{:.2} ms", head.latency.max_ms),
+                    passed: head.latency.count > 0 && head.latency.max_ms <= limit,
                 });
             }
             if let Some(limit) = self.thresholds.min_rate {
@@ -124,12 +150,20 @@ impl Report {
                 passed: check.passed,
             });
         }
+        for c in &self.checks {
+            self.verdicts.push(Verdict {
+                what: c.what.clone(),
+                limit: c.expected.clone(),
+                measured: c.measured.clone(),
+                passed: c.passed,
+            });
+        }
         self.passed = self.verdicts.iter().all(|v| v.passed);
     }
 
     /// Whether the post-run check (not the speed thresholds) failed.
     pub fn check_failed(&self) -> bool {
-        self.check.as_ref().is_some_and(|c| !c.passed)
+        self.check.as_ref().is_some_and(|c| !c.passed) || self.checks.iter().any(|c| !c.passed)
     }
 
     /// The plain-text summary printed at the end of a run.
@@ -168,6 +202,12 @@ impl Report {
                 "\ncheck over {} items: {} acknowledged, {} listed, {} lost, {} duplicated, {} recorded without ack, {} unknown, {} price mismatches",
                 c.items, c.acknowledged, c.listed, c.lost, c.duplicated, c.recorded_without_ack, c.unknown, c.price_mismatches
             );
+            for p in &c.problems {
+                let _ = writeln!(out, "  ! {p}");
+            }
+        }
+        for c in &self.checks {
+            let _ = writeln!(out, "\ncheck {}: {}", c.what, c.measured);
             for p in &c.problems {
                 let _ = writeln!(out, "  ! {p}");
             }
@@ -314,6 +354,23 @@ th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}\
                 c.recorded_without_ack,
                 c.unknown,
                 c.price_mismatches
+            );
+            if !c.problems.is_empty() {
+                h.push_str("<ul>");
+                for p in &c.problems {
+                    let _ = write!(h, "<li>{}</li>", esc(p));
+                }
+                h.push_str("</ul>");
+            }
+        }
+        for c in &self.checks {
+            let _ = write!(
+                h,
+                "<h2>Post-run check: {}: {}</h2><p>{} (must be: {})</p>",
+                esc(&c.what),
+                if c.passed { "PASS" } else { "FAIL" },
+                esc(&c.measured),
+                esc(&c.expected)
             );
             if !c.problems.is_empty() {
                 h.push_str("<ul>");
@@ -474,6 +531,7 @@ mod tests {
             }),
             thresholds: Thresholds {
                 p99_max_ms: Some(10.0),
+                max_ms: None,
                 min_rate: Some(40.0),
                 max_errors: None,
             },
@@ -509,6 +567,34 @@ mod tests {
         assert!(!r.passed);
         assert!(r.check_failed());
         assert!(r.summary().contains("RESULT: FAIL"));
+    }
+
+    #[test]
+    fn a_failed_scenario_check_fails_the_run_and_is_shown() {
+        let mut r = report();
+        r.checks.push(ScenarioCheck {
+            what: "winners replay".into(),
+            expected: "every item".into(),
+            measured: "1 of 2 items wrong".into(),
+            passed: false,
+            problems: vec!["it_3: winner p_7, replay gives p_9".into()],
+        });
+        r.judge();
+        assert!(!r.passed);
+        assert!(r.check_failed());
+        assert!(r.summary().contains("it_3: winner p_7"));
+        assert!(r.html().contains("winners replay: FAIL"));
+    }
+
+    #[test]
+    fn the_slowest_answer_can_be_a_threshold() {
+        let mut r = report();
+        r.thresholds.max_ms = Some(4.0);
+        r.judge();
+        assert!(!r.passed, "the slowest answer took 5 ms");
+        r.thresholds.max_ms = Some(6.0);
+        r.judge();
+        assert!(r.passed, "{:?}", r.verdicts);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::check::{self, CheckReport, FinalState, ItemEvidence, SentBid};
+use crate::check::{self, CheckReport, FinalState, ItemEvidence, ListedBid, SentBid};
 use crate::setup::World;
 use crate::stats::{Outcome, Stats};
-use crate::ws::{self, ItemSnapshot, ServerFrame, Sources, Target};
+use crate::ws::{self, ItemSnapshot, ServerFrame, Socket, Sources, Target};
 
 /// One answered (or failed) request, sent to the collector.
 pub struct Sample {
@@ -116,6 +116,18 @@ pub fn tick_progress(
 /// The post-run check: lists every item's bids over the API, reads every item's live state
 /// over a WebSocket, and compares both with what this run sent and was told.
 pub async fn verify(world: &World, target: &Target, sent: &[SentBid]) -> Result<CheckReport> {
+    Ok(verify_keeping_lists(world, target, sent).await?.0)
+}
+
+/// Every item's bid list, as `GET /api/items/{id}/bids` gave it, by item id.
+pub type BidLists = HashMap<i64, Vec<ListedBid>>;
+
+/// [`verify`], also returning the bid lists it read (the close's check replays them).
+pub async fn verify_keeping_lists(
+    world: &World,
+    target: &Target,
+    sent: &[SentBid],
+) -> Result<(CheckReport, BidLists)> {
     // A bid whose answer timed out may still be committing; give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut by_item: HashMap<i64, Vec<&SentBid>> = HashMap::new();
@@ -124,12 +136,14 @@ pub async fn verify(world: &World, target: &Target, sent: &[SentBid]) -> Result<
     }
     let finals = final_states(world, target).await?;
     let mut evidence = Vec::with_capacity(world.items.len());
+    let mut lists = BidLists::new();
     for item in &world.items {
         let listed = world
             .admin
             .bids(item.id)
             .await
             .with_context(|| format!("listing the bids of {}", item.id))?;
+        lists.insert(item.id.0, listed.clone());
         evidence.push(ItemEvidence {
             item: item.id.0,
             params: world.params(item),
@@ -138,7 +152,43 @@ pub async fn verify(world: &World, target: &Target, sent: &[SentBid]) -> Result<
             final_state: finals.get(&item.id.0).cloned(),
         });
     }
-    Ok(check::check(&evidence))
+    Ok((check::check(&evidence), lists))
+}
+
+/// How far the server's clock is ahead of ours, from the fastest of a few `ping`/`pong`
+/// round trips (offset ≈ serverTime − (clientTime + rtt/2), as the web client does). The
+/// close is scheduled and measured on the server's clock.
+pub async fn server_clock_offset(socket: &mut Socket) -> Result<chrono::Duration> {
+    let mut best: Option<(i64, i64)> = None;
+    for _ in 0..5 {
+        let sent = chrono::Utc::now().timestamp_micros();
+        let frame = serde_json::json!({ "type": "ping", "clientTime": sent / 1000 }).to_string();
+        socket.send(Message::Text(frame.into())).await?;
+        let pong = loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .context("no pong within 5 s")?;
+            match msg {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Pong(p)) = ws::parse_frame(text.as_str()) {
+                        break p;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("reading a pong"),
+                None => bail!("the server closed the socket before answering a ping"),
+            }
+        };
+        let back = chrono::Utc::now().timestamp_micros();
+        let rtt = back - sent;
+        // serverTime is in milliseconds: the offset is good to a millisecond or so.
+        let offset = pong.server_time * 1000 - (sent + rtt / 2);
+        if best.is_none_or(|(r, _)| rtt < r) {
+            best = Some((rtt, offset));
+        }
+    }
+    let (_, offset) = best.context("no pong")?;
+    Ok(chrono::Duration::microseconds(offset))
 }
 
 /// Every item's snapshot, from one admin connection (at most 500 topics per subscribe).

@@ -57,9 +57,37 @@ impl World {
     }
 }
 
+/// What the run's items are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    /// Competitive items of one unit, opening at [`OPENING`], rising by [`INCREMENT`].
+    Competitive,
+    /// Fixed-price items of these units each, at [`OPENING`]: what the reoffer sells when
+    /// nobody bought them during bidding (the race's stock).
+    FixedPrice(Vec<u32>),
+}
+
+impl ItemKind {
+    fn api_type(&self) -> &'static str {
+        match self {
+            ItemKind::Competitive => "competitive",
+            ItemKind::FixedPrice(_) => "fixed_price_item",
+        }
+    }
+
+    /// Units of the `i`th item.
+    fn units(&self, i: usize) -> u32 {
+        match self {
+            ItemKind::Competitive => 1,
+            ItemKind::FixedPrice(units) => units.get(i).copied().unwrap_or(1),
+        }
+    }
+}
+
 /// How to build the world.
 pub struct Plan {
     pub items: usize,
+    pub kind: ItemKind,
     pub bidders: usize,
     /// Bidding closes this long after setup ends (the run's length plus a margin).
     pub close_in: Duration,
@@ -101,8 +129,8 @@ pub async fn build(admin: Api, plan: &Plan) -> Result<World> {
         );
     }
     let items = match &plan.dev_items_database_url {
-        Some(url) => dev_insert_items(url, &admin, &auction, plan.items).await?,
-        None => create_items(&admin, &auction, plan.items, &run_id).await?,
+        Some(url) => dev_insert_items(url, &admin, &auction, plan.items, &plan.kind).await?,
+        None => create_items(&admin, &auction, plan.items, &plan.kind, &run_id).await?,
     };
     let bidders = if plan.bidders > 0 {
         admin
@@ -138,12 +166,13 @@ async fn create_items(
     admin: &Api,
     auction: &Auction,
     n: usize,
+    kind: &ItemKind,
     run_id: &str,
 ) -> Result<Vec<ItemSpec>> {
     let category = first_category(admin).await?;
     let category = &category;
     stream::iter(0..n)
-        .map(|i| async move { create_item(admin, auction, category, i, run_id).await })
+        .map(|i| async move { create_item(admin, auction, category, kind, i, run_id).await })
         .buffered(16)
         .collect::<Vec<Result<ItemSpec>>>()
         .await
@@ -155,19 +184,22 @@ async fn create_item(
     admin: &Api,
     auction: &Auction,
     category: &serde_json::Value,
+    kind: &ItemKind,
     i: usize,
     run_id: &str,
 ) -> Result<ItemSpec> {
-    let body = json!({
+    let mut body = json!({
         "auctionId": auction.id,
-        "type": "competitive",
+        "type": kind.api_type(),
         "title": format!("Load test item {i} ({run_id})"),
         "description": "Created by auuction-loadtest.",
         "categoryId": category,
         "openingBid": OPENING.to_string(),
-        "bidIncrement": INCREMENT.to_string(),
-        "quantityTotal": 1,
+        "quantityTotal": kind.units(i),
     });
+    if *kind == ItemKind::Competitive {
+        body["bidIncrement"] = json!(INCREMENT.to_string());
+    }
     let (status, text) = admin.send(Method::POST, "/api/items", Some(body)).await?;
     if status == StatusCode::NOT_FOUND && text.contains("endpoint") {
         bail!("this server has no catalog API (POST /api/items is 404); on a development box use --dev-items-database-url");
@@ -216,6 +248,7 @@ async fn dev_insert_items(
     admin: &Api,
     auction: &Auction,
     n: usize,
+    kind: &ItemKind,
 ) -> Result<Vec<ItemSpec>> {
     #[derive(Deserialize)]
     struct Me {
@@ -229,17 +262,21 @@ async fn dev_insert_items(
     let pool = sqlx::PgPool::connect(url)
         .await
         .context("--dev-items-database-url")?;
+    let units: Vec<i32> = (0..n).map(|i| kind.units(i) as i32).collect();
+    let increment = (*kind == ItemKind::Competitive).then_some(INCREMENT.0);
     let ids: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO items (auction_id, donor_id, type, title, category_id, opening_min_bid, bid_increment, status)
-         SELECT $1, $2, 'competitive', 'Load test item ' || n, (SELECT min(id) FROM categories), $3, $4, 'published'
-           FROM generate_series(1, $5) AS n
+        "INSERT INTO items (auction_id, donor_id, type, title, category_id, opening_min_bid, bid_increment, quantity_total, status)
+         SELECT $1, $2, $6, 'Load test item ' || u.n, (SELECT min(id) FROM categories), $3, $4, u.units, 'published'
+           FROM UNNEST($5::int[]) WITH ORDINALITY AS u(units, n)
+          ORDER BY u.n
          RETURNING id",
     )
     .bind(auction.id.0)
     .bind(me.id.0)
     .bind(OPENING.0)
-    .bind(INCREMENT.0)
-    .bind(n as i32)
+    .bind(increment)
+    .bind(&units)
+    .bind(kind.api_type())
     .fetch_all(&pool)
     .await
     .context("inserting items")?;

@@ -60,7 +60,8 @@ impl Sources {
         self.addrs.is_empty()
     }
 
-    fn pick(&self) -> Option<IpAddr> {
+    /// The next source address (round-robin), or `None` to let the OS choose.
+    pub fn pick(&self) -> Option<IpAddr> {
         if self.addrs.is_empty() {
             return None;
         }
@@ -138,7 +139,11 @@ pub async fn connect(target: &Target, sources: &Sources, token: Option<&str>) ->
 #[derive(Debug)]
 pub enum ServerFrame {
     BidResult(BidResult),
+    /// A `buy_result`: the same shape as a `bid_result`.
+    BuyResult(BidResult),
     Price(Price),
+    Closed(Closed),
+    Pong(Pong),
     /// A snapshot's full text, parsed further by whoever asked for it.
     Snapshot(String),
     /// An `error` frame's code and message.
@@ -161,6 +166,25 @@ pub struct BidResult {
 pub struct Price {
     pub item_id: ItemId,
     pub seq: u64,
+}
+
+/// A `closed` frame: the item's close is recorded.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Closed {
+    pub item_id: ItemId,
+    pub final_price: Option<Cents>,
+    pub winning_bidder_id: Option<String>,
+    pub quantity_sold: u32,
+}
+
+/// A `pong`: the server's clock, in milliseconds since the epoch.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pong {
+    /// Echoed as the server read it (a JSON number, `1700000000000.0`).
+    pub client_time: Option<f64>,
+    pub server_time: i64,
 }
 
 /// The item snapshot's fields the check needs.
@@ -199,6 +223,9 @@ pub fn parse_frame(text: &str) -> Result<ServerFrame> {
     let envelope: Envelope<'_> = serde_json::from_str(text)?;
     Ok(match envelope.r#type.as_ref() {
         "bid_result" => ServerFrame::BidResult(serde_json::from_str(text)?),
+        "buy_result" => ServerFrame::BuyResult(serde_json::from_str(text)?),
+        "closed" => ServerFrame::Closed(serde_json::from_str(text)?),
+        "pong" => ServerFrame::Pong(serde_json::from_str(text)?),
         "price" => ServerFrame::Price(serde_json::from_str(text)?),
         "snapshot" => ServerFrame::Snapshot(text.to_string()),
         "error" => ServerFrame::Error(text.to_string()),
@@ -238,8 +265,35 @@ mod tests {
         let f = parse_frame(r#"{"type":"price","itemId":"it_2","currentBid":1.00,"bidCount":1,"closesAt":"x","seq":9,"leadingBidderId":"p_1","nextMinimum":2.00}"#).unwrap();
         assert!(matches!(f, ServerFrame::Price(Price { seq: 9, .. })));
         assert!(matches!(
-            parse_frame(r#"{"type":"pong","serverTime":1}"#).unwrap(),
+            parse_frame(r#"{"type":"pong","clientTime":1700000000000.0,"serverTime":1}"#).unwrap(),
+            ServerFrame::Pong(Pong {
+                client_time: Some(_),
+                server_time: 1
+            })
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"auction","auctionId":"a_1","state":"reoffer"}"#).unwrap(),
             ServerFrame::Other
+        ));
+        let ServerFrame::Closed(c) = parse_frame(r#"{"type":"closed","itemId":"it_12","finalPrice":125.10,"winningBidderId":"p_105","quantitySold":1}"#).unwrap() else {
+            panic!("not closed");
+        };
+        assert_eq!(
+            (
+                c.item_id,
+                c.final_price,
+                c.winning_bidder_id.as_deref(),
+                c.quantity_sold
+            ),
+            (ItemId(12), Some(Cents(12510)), Some("p_105"), 1)
+        );
+        let ServerFrame::Closed(c) = parse_frame(r#"{"type":"closed","itemId":"it_3","finalPrice":null,"winningBidderId":null,"quantitySold":0}"#).unwrap() else {
+            panic!("not closed");
+        };
+        assert_eq!((c.final_price, c.winning_bidder_id), (None, None));
+        assert!(matches!(
+            parse_frame(r#"{"type":"buy_result","ref":"1","status":409,"body":{"error":"sold_out","message":"x"}}"#).unwrap(),
+            ServerFrame::BuyResult(BidResult { status: 409, .. })
         ));
     }
 }

@@ -1,9 +1,11 @@
 //! The scenarios. Each builds its world, runs its load, checks, and returns a report.
 
 pub mod browse;
+pub mod close;
 pub mod flood;
 pub mod hot_item;
 pub mod idle;
+pub mod race;
 pub mod storm;
 pub mod watchers;
 
@@ -17,7 +19,7 @@ use futures_util::{stream, StreamExt};
 use crate::api::{Api, Bidder};
 use crate::cli::Common;
 use crate::report::{Report, Thresholds};
-use crate::setup::{self, Plan, World};
+use crate::setup::{self, ItemKind, Plan, World};
 use crate::ws::{self, Socket, Sources, Target};
 
 /// What every scenario starts from.
@@ -45,10 +47,29 @@ impl Ctx {
         })
     }
 
-    /// Logs in as the admin and builds the world.
+    /// Logs in as the admin and builds the world, its items competitive.
     pub async fn world(
         &self,
         items: usize,
+        bidders: usize,
+        close_in: Duration,
+        soft_close_seconds: i32,
+    ) -> Result<World> {
+        self.world_of(
+            items,
+            ItemKind::Competitive,
+            bidders,
+            close_in,
+            soft_close_seconds,
+        )
+        .await
+    }
+
+    /// Logs in as the admin and builds the world with items of `kind`.
+    pub async fn world_of(
+        &self,
+        items: usize,
+        kind: ItemKind,
         bidders: usize,
         close_in: Duration,
         soft_close_seconds: i32,
@@ -61,6 +82,7 @@ impl Ctx {
             .await?;
         let plan = Plan {
             items,
+            kind,
             bidders,
             close_in,
             soft_close_seconds,
@@ -80,6 +102,7 @@ impl Ctx {
             parameters,
             thresholds: Thresholds {
                 p99_max_ms: self.common.p99_max_ms,
+                max_ms: self.common.max_ms,
                 min_rate: self.common.min_rate,
                 max_errors: self.common.max_errors,
             },

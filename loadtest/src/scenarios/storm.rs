@@ -25,7 +25,7 @@ use crate::zipf::Zipf;
 
 /// Jobs queued per bidder connection before the dispatcher counts a backlog error: at a
 /// sane rate a connection holds a handful; thousands mean the generator cannot keep up.
-const JOB_QUEUE: usize = 1024;
+pub(super) const JOB_QUEUE: usize = 1024;
 /// The report's series: the headline first.
 const BID_ACK: usize = 0;
 const SEND_LAG: usize = 1;
@@ -35,24 +35,25 @@ const PACE_ON_A_THREAD_FROM: Duration = Duration::from_micros(200);
 
 /// The open-loop schedule: bid `i` is due at `start + i * interval`, on an item drawn from
 /// the Zipf popularity, from a bidder connection drawn at random.
-struct Schedule {
-    start: Instant,
-    interval: Duration,
-    total: u64,
-    next: u64,
-    rng: StdRng,
-    zipf: Zipf,
-    next_amount: Vec<AtomicI64>,
-    items: Vec<ItemId>,
-    proxy_share: f64,
-    senders: Vec<tokio::sync::mpsc::Sender<Job>>,
-    samples: Samples,
+/// (`close` sends its storm with it too, uniformly over its items.)
+pub(super) struct Schedule {
+    pub(super) start: Instant,
+    pub(super) interval: Duration,
+    pub(super) total: u64,
+    pub(super) next: u64,
+    pub(super) rng: StdRng,
+    pub(super) zipf: Zipf,
+    pub(super) next_amount: Vec<AtomicI64>,
+    pub(super) items: Vec<ItemId>,
+    pub(super) proxy_share: f64,
+    pub(super) senders: Vec<tokio::sync::mpsc::Sender<Job>>,
+    pub(super) samples: Samples,
 }
 
 impl Schedule {
     /// Hands every bid due by `now` to its connection. Returns when the next one is due,
     /// or None when the schedule is done.
-    fn send_due(&mut self, now: Instant) -> Option<Instant> {
+    pub(super) fn send_due(&mut self, now: Instant) -> Option<Instant> {
         // Whole nanoseconds for both "is it due" and "when is the next", so the two agree:
         // a thread told to wake at a time must find that bid due when it wakes.
         let step_ns = self.interval.as_nanos().max(1);
@@ -92,6 +93,31 @@ impl Schedule {
         }
         (self.next < self.total).then(|| at(self.next))
     }
+}
+
+/// Hands out the schedule's bids, each when due, and returns when all are handed out; the
+/// schedule (and its senders) is dropped then, so the bidder tasks learn that it is over.
+pub(super) async fn dispatch(mut schedule: Schedule) -> Result<()> {
+    if schedule.interval >= PACE_ON_A_THREAD_FROM {
+        // A thread of its own sleeps until each bid is due: the runtime's timer has a 1 ms
+        // grain, and at a few thousand bids/s a bid due between two ticks would leave up to
+        // a millisecond late, counted in its ack latency. At higher rates the thread's
+        // wake-ups of the bidder tasks (from outside the runtime) cost more than the grain.
+        let paced = std::thread::spawn(move || {
+            while let Some(due) = schedule.send_due(Instant::now()) {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+        });
+        tokio::task::spawn_blocking(move || paced.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the storm's dispatcher thread panicked"))?;
+    } else {
+        tokio::time::sleep_until(schedule.start.into()).await;
+        while schedule.send_due(Instant::now()).is_some() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
@@ -174,7 +200,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
         args.flood_rate,
         start + duration,
     );
-    let mut schedule = Schedule {
+    let schedule = Schedule {
         start,
         interval,
         total,
@@ -187,27 +213,7 @@ pub async fn run(ctx: &Ctx, args: &StormArgs) -> Result<Report> {
         senders,
         samples: samples.clone(),
     };
-    if interval >= PACE_ON_A_THREAD_FROM {
-        // A thread of its own sleeps until each bid is due: the runtime's timer has a 1 ms
-        // grain, and at a few thousand bids/s a bid due between two ticks would leave up to
-        // a millisecond late, counted in its ack latency. At higher rates the thread's
-        // wake-ups of the bidder tasks (from outside the runtime) cost more than the grain.
-        let paced = std::thread::spawn(move || {
-            while let Some(due) = schedule.send_due(Instant::now()) {
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            }
-        });
-        tokio::task::spawn_blocking(move || paced.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the storm's dispatcher thread panicked"))?;
-    } else {
-        tokio::time::sleep_until(start.into()).await;
-        while schedule.send_due(Instant::now()).is_some() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        // With its senders: the bidder tasks learn that the schedule is over.
-        drop(schedule);
-    }
+    dispatch(schedule).await?;
     // The scheduled span after the warm-up; the sends are over, the answers may still come.
     let measured = (duration - warmup).as_secs_f64();
     let mut sent = Vec::new();
