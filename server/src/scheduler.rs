@@ -10,10 +10,7 @@ use crate::{
     domain::AuctionState,
     services::auctions::phase_changed,
     state::AppState,
-    store::{
-        auctions::{self, AuctionRow},
-        audit,
-    },
+    store::auctions::{self, AuctionRow},
 };
 
 pub fn spawn(state: AppState) -> Vec<JoinHandle<()>> {
@@ -106,16 +103,6 @@ pub async fn flip_due_states(state: &AppState) -> sqlx::Result<Vec<PhaseMove>> {
             row.override_state().is_some(),
         );
         tracing::info!(auction = row.id, from = old.as_str(), to = %row.state, "auction state changed");
-        audit::record(
-            &state.db,
-            None,
-            "auction.state_changed",
-            "auction",
-            Some(row.id),
-            Some(serde_json::json!({ "state": old.as_str() })),
-            Some(serde_json::json!({ "state": row.state })),
-        )
-        .await?;
         let new = row.state_at(now);
         moves.push((row, old, new));
     }

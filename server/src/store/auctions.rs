@@ -204,7 +204,8 @@ pub async fn set_state(
 }
 
 /// Persists the calendar's state where it changed; returns the auctions that moved, with
-/// their old state. Guarded by the old state so two nodes flipping at once write once.
+/// their old state. Guarded by the old state so two nodes flipping at once write once;
+/// each flip is audited (as the system's) in its own transaction.
 pub async fn persist_calendar_states(
     db: &PgPool,
     now: DateTime<Utc>,
@@ -214,15 +215,29 @@ pub async fn persist_calendar_states(
         let due = row.state_at(now);
         let stored = row.stored_state();
         if due != stored {
+            // The flip and its audit row commit together: a crash between them must not
+            // leave a state change nobody can account for.
+            let mut tx = db.begin().await?;
             let updated: Option<AuctionRow> = sqlx::query_as(&format!(
                 "UPDATE auctions SET state = $2, updated_at = now() WHERE id = $1 AND state = $3 RETURNING {COLUMNS}"
             ))
             .bind(row.id)
             .bind(due.as_str())
             .bind(stored.as_str())
-            .fetch_optional(db)
+            .fetch_optional(&mut *tx)
             .await?;
             if let Some(updated) = updated {
+                super::audit::record(
+                    &mut *tx,
+                    None,
+                    "auction.state_changed",
+                    "auction",
+                    Some(updated.id),
+                    Some(serde_json::json!({ "state": stored.as_str() })),
+                    Some(serde_json::json!({ "state": updated.state })),
+                )
+                .await?;
+                tx.commit().await?;
                 moved.push((updated, stored));
             }
         }
