@@ -35,6 +35,16 @@ impl std::fmt::Display for RateLimited {
 
 impl std::error::Error for RateLimited {}
 
+/// Whether a request is a bid or a purchase (API or page): the ones whose refusals the
+/// managers' live dashboard counts as "slowed down", whichever edge refused them.
+pub fn is_bid_or_buy(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    (path.starts_with("/api/items/")
+        || path.starts_with("/items/")
+        || path.starts_with("/reoffer/items/"))
+        && (path.ends_with("/bids") || path.ends_with("/bid") || path.ends_with("/buy"))
+}
+
 /// The governor limiters, keyed by address or account. In memory: limits are per process,
 /// which is what one server needs.
 pub struct RateLimits {
@@ -120,6 +130,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bids_and_buys_are_told_apart_from_other_writes() {
+        for path in [
+            "/api/items/it_7/bids",
+            "/api/items/7/buy",
+            "/items/7/bid",
+            "/reoffer/items/7/buy",
+            "/api/items/7/bids/",
+        ] {
+            assert!(is_bid_or_buy(path), "{path}");
+        }
+        for path in [
+            "/api/users/me",
+            "/api/items/7",
+            "/login",
+            "/api/auctions/a_1/buy",
+            "/items/7",
+        ] {
+            assert!(!is_bid_or_buy(path), "{path}");
+        }
+    }
 
     #[test]
     fn a_spent_budget_says_how_long_to_wait() {

@@ -179,7 +179,12 @@ impl FromRequestParts<AppState> for Actor {
         // Writes are limited per account too, so one account cannot hog the server from
         // many addresses.
         if !is_safe(&parts.method) {
-            state.limits.check_write_account(actor.id())?;
+            if let Err(limited) = state.limits.check_write_account(actor.id()) {
+                if crate::limits::is_bid_or_buy(parts.uri.path()) {
+                    state.engine.count_rate_limited();
+                }
+                return Err(limited.into());
+            }
         }
         parts.extensions.insert(actor.clone());
         Ok(actor)

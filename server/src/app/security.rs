@@ -168,6 +168,9 @@ async fn rate_limit_by_ip(
         }
         if let Err(limited) = verdict {
             tracing::info!(%ip, path, "rate limited");
+            if crate::limits::is_bid_or_buy(path) {
+                state.engine.count_rate_limited();
+            }
             return if is_api(&request) {
                 AppError::from(limited).into_response()
             } else {

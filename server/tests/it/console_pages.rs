@@ -516,3 +516,34 @@ async fn anyone_follows_the_display_topic_which_carries_no_staff_numbers(db: PgP
     let dashboard = desk.next_of("dashboard").await;
     assert_eq!(dashboard["committedTotal"], json!(160.0));
 }
+
+/// Bids the write limit refuses over REST count on the dashboard's "slowed down", like the
+/// socket's; other refused writes do not.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn rest_bids_refused_by_the_rate_limit_count_on_the_dashboard(db: PgPool) {
+    let app = TestApp::builder()
+        .with_config(|c| c.rate_limits.write_per_account = 2)
+        .spawn(db)
+        .await;
+    let (_, item) = app.item_up_for_bids(100_00, Duration::minutes(30)).await;
+    let bidder = app.login_as("quick@example.org", &[Role::Bidder]).await;
+    let before = app.state.engine.tally().rate_limited;
+    let mut statuses = Vec::new();
+    for amount in [100, 110, 120, 130] {
+        let r = bidder
+            .post(
+                &format!("/api/items/it_{item}/bids"),
+                json!({ "amount": amount }),
+            )
+            .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![201, 201, 429, 429]);
+    assert_eq!(app.state.engine.tally().rate_limited - before, 2);
+    // A refused write that is not a bid is not the dashboard's business.
+    let r = bidder
+        .put("/api/users/me", json!({ "household": "Doe" }))
+        .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(app.state.engine.tally().rate_limited - before, 2);
+}
