@@ -67,6 +67,16 @@ impl LoadedBook {
                 ),
                 None => (None, 0, 0, self.opening, self.closes_at, None, 0),
             };
+        let winning_total = match &self.bidding {
+            // Ranking every bidder only where it matters: items of several units.
+            Some(b) if self.units > 1 => Cents(
+                awards(&b.book, &b.standings, self.units)
+                    .iter()
+                    .map(|a| a.amount.0)
+                    .sum(),
+            ),
+            _ => price.unwrap_or(Cents(0)),
+        };
         ItemState {
             item: self.item,
             auction: self.auction,
@@ -85,6 +95,7 @@ impl LoadedBook {
             reoffer_sold: self.reoffer_sold,
             extended: closes_at > self.closes_at,
             bidders,
+            winning_total,
         }
     }
 

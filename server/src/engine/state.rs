@@ -45,6 +45,9 @@ pub struct ItemState {
     pub extended: bool,
     /// Distinct bidders.
     pub bidders: u32,
+    /// What its bidding would raise if it closed now: the price shown for one unit; for
+    /// several units, what each of the winners so far would pay (the award rule).
+    pub winning_total: Cents,
 }
 
 impl ItemState {
@@ -227,6 +230,7 @@ mod tests {
             reoffer_sold: 0,
             extended: false,
             bidders: 0,
+            winning_total: Cents(0),
         }
     }
 

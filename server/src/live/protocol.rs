@@ -428,6 +428,7 @@ mod tests {
             reoffer_sold: 0,
             extended: false,
             bidders: 2,
+            winning_total: Cents(12_00),
         }
     }
 

@@ -139,15 +139,13 @@ pub fn totals(items: &[ItemState]) -> (u64, u64) {
     })
 }
 
-/// Leading bids plus reoffer sales: what the night has raised so far.
+/// The winning bids (every winner's amount on an item of several units) plus reoffer
+/// sales: what the night has raised so far.
 fn committed_total(items: &[ItemState]) -> Cents {
     Cents(
         items
             .iter()
-            .map(|s| {
-                s.price.map(|p| p.0).unwrap_or(0)
-                    + i64::from(s.reoffer_sold).saturating_mul(s.unit_price.0)
-            })
+            .map(|s| s.winning_total.0 + i64::from(s.reoffer_sold).saturating_mul(s.unit_price.0))
             .sum(),
     )
 }

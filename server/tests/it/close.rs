@@ -373,6 +373,16 @@ async fn several_units_go_to_the_top_distinct_bidders_at_their_own_amounts(db: P
     for (who, amount) in [(0, 40.0), (1, 50.0), (2, 60.0), (0, 70.0), (3, 80.0)] {
         bid(&app, &bidders[who].1, item, json!({ "amount": amount })).await;
     }
+    // Before the close, the dashboard's total counts what the three would pay, not only
+    // the leader's price.
+    let live = app
+        .state
+        .engine
+        .auction_items(auuction::domain::AuctionId(auction));
+    assert_eq!(
+        live.iter().map(|s| s.winning_total.0).sum::<i64>(),
+        80_00 + 70_00 + 60_00
+    );
     clock.set(closes_at(&db, auction).await);
     assert!(closed_within(&db, item, StdDuration::from_secs(5)).await);
     let r = recorded(&db, item).await;
