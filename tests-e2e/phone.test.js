@@ -148,6 +148,20 @@ test('the header is one row with a Menu that opens the links and the display but
   }
 });
 
+test("the home page's bidding countdown starts in the top half of the first screen", async () => {
+  for (const viewport of PHONES) {
+    const { page, context } = await phonePage(viewport);
+    await step(`home at ${viewport.width}px`, page, async () => {
+      await logIn(page, ann);
+      await page.goto(server.baseUrl);
+      // It used to start below the middle of the first screen, under a tall header.
+      const box = await page.locator('.countdown-box').first().boundingBox();
+      assert.ok(box.y < viewport.height / 2, `the "Bidding closes" box starts in the top half: y=${box.y}`);
+    });
+    await context.close();
+  }
+});
+
 test('wide screens keep the full header without a Menu button', async () => {
   const { page, context } = await newPage(browser, { viewport: { width: 1200, height: 800 } });
   await step('wide header', page, async () => {
