@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { REPO_ROOT, startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually } from './helpers.js';
+import { REPO_ROOT, startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually, png } from './helpers.js';
 
 const run = promisify(execFile);
 const SHOTS = path.join(REPO_ROOT, 'tests-e2e', 'artifacts', 'phone');
@@ -64,6 +64,17 @@ before(async () => {
     itemId = await item(id, 'competitive', 'Lakeside Dinner for Six with the Parish Choir', LONG);
     donorItemId = await item(id, 'competitive', 'Hand-knitted Christmas Stockings', 'Draft.', 1, 'draft');
   });
+  const { page, context } = await newPage(browser);
+  await step('a photo for the item: uploaded on the draft, then moved to the item', page, async () => {
+    await logIn(page, admin);
+    await page.goto(`${server.baseUrl}/donor/items/it_${donorItemId}/edit`);
+    await page.getByLabel('Photo', { exact: true }).setInputFiles({ name: 'lake.png', mimeType: 'image/png', buffer: png(400, 300) });
+    await page.getByLabel('Describe the photo').fill('The lake at sunset');
+    await page.getByRole('button', { name: 'Add photo' }).click();
+    await page.waitForURL(/\/edit$/);
+    await sql(`UPDATE item_images SET item_id = ${itemId}`);
+  });
+  await context.close();
 });
 
 after(async () => {
@@ -106,6 +117,20 @@ async function noSidewaysScroll(page, what) {
   const phoneWidth = page.viewportSize().width;
   assert.ok(scrollWidth <= innerWidth && innerWidth <= phoneWidth,
     `${what}: the page is ${scrollWidth}px wide, the window ${innerWidth}px, on a ${phoneWidth}px phone`);
+}
+
+/** The site's name in the header wraps between words, never inside one ("Churc h"). */
+async function wholeWordsInHeader(page) {
+  const broken = await page.locator('.site-name span').evaluate((el) => {
+    const text = el.firstChild;
+    return [...text.data.matchAll(/\S+/g)].filter((m) => {
+      const range = document.createRange();
+      range.setStart(text, m.index);
+      range.setEnd(text, m.index + m[0].length);
+      return range.getClientRects().length > 1;
+    }).map((m) => m[0]);
+  });
+  assert.deepEqual(broken, [], 'words of the site name broken across lines');
 }
 
 /** Every touch target in `scope` that is shown is at least 44×44 CSS pixels. */
@@ -170,6 +195,13 @@ test('wide screens keep the full header without a Menu button', async () => {
     assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Catalog' }).isVisible(), true);
     assert.equal(await page.locator('.signed-in').isVisible(), true);
     await page.screenshot({ path: path.join(SHOTS, 'header-wide-1200x800.png') });
+    // Wide: the photo beside the bid panel, the panel still in the first screen.
+    await page.goto(`${server.baseUrl}/items/it_${itemId}`);
+    assert.ok(await inFirstScreen(page, page.locator('[data-quick-submit]')), 'Bid button in the first screen');
+    const photo = await page.getByAltText('The lake at sunset').boundingBox();
+    const panel = await page.locator('[data-bid-panel]').boundingBox();
+    assert.ok(photo.x + photo.width <= panel.x, 'the photo is left of the panel');
+    await page.screenshot({ path: path.join(SHOTS, 'item-wide-1200x800.png') });
   });
   await context.close();
 });
@@ -188,6 +220,9 @@ test('an item page on a phone: price and Bid first, a sticky bar, one tap to a c
       assert.ok(await inFirstScreen(page, bid), 'Bid button in the first screen');
       assert.match((await bid.innerText()).trim(), /^Bid \$\d+\.\d\d$/);
       assert.equal(await page.locator('[data-bid-sticky]').isVisible(), false, 'no sticky bar while the panel shows');
+      const photo = await page.getByAltText('The lake at sunset').boundingBox();
+      const bidBox = await bid.boundingBox();
+      assert.ok(photo.y > bidBox.y + bidBox.height, 'the photo comes after the Bid button');
       assert.equal(await page.locator('[data-bid-amount]').getAttribute('inputmode'), 'decimal', 'numeric keypad');
       await bigEnoughTargets(page, '.bid-panel button, .bid-panel a.button, .bid-panel input', 'bid panel');
       await page.screenshot({ path: path.join(SHOTS, shotName('item-first-screen', viewport, 'normal')) });
@@ -277,6 +312,7 @@ async function checkPages(pages, who, viewport, mode) {
       const res = await page.goto(`${server.baseUrl}${urlPath}`);
       assert.equal(res.status(), label === 'not-found' ? 404 : 200);
       await noSidewaysScroll(page, label);
+      await wholeWordsInHeader(page);
       await page.screenshot({ path: path.join(SHOTS, shotName(`${who ? 'in' : 'out'}-${label}`, viewport, mode)), fullPage: true });
     });
   }
