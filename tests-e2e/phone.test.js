@@ -173,6 +173,24 @@ test('the header is one row with a Menu that opens the links and the display but
   }
 });
 
+test('with large text and high contrast at 320 px the open menu fits and reads', async () => {
+  const { page, context } = await phonePage(PHONES[1], 'large-contrast');
+  await step('open menu, large text, high contrast', page, async () => {
+    await logIn(page, admin);
+    await wholeWordsInHeader(page);
+    await page.locator('summary.menu-button').click();
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await nav.getByRole('link', { name: 'Audit log' }).waitFor();
+    await bigEnoughTargets(page, 'header a, header button, header summary', 'open menu');
+    await noSidewaysScroll(page, 'open menu');
+    await page.screenshot({ path: path.join(SHOTS, shotName('menu-open', PHONES[1], 'large-contrast')) });
+    // A tap outside it (the page's left margin, below the menu) closes it.
+    await page.mouse.click(2, PHONES[1].height - 2);
+    await eventually(async () => !(await nav.isVisible()), { message: 'a tap outside closes the menu' });
+  });
+  await context.close();
+});
+
 test("the home page's bidding countdown starts in the top half of the first screen", async () => {
   for (const viewport of PHONES) {
     const { page, context } = await phonePage(viewport);
@@ -283,6 +301,10 @@ test('an item page on a phone: price and Bid first, a sticky bar, one tap to a c
   await step('without JavaScript: Bid $next opens a confirmation page, Yes places the bid', noJs.page, async () => {
     await logIn(noJs.page, bob);
     await noJs.page.goto(itemUrl);
+    // The Menu is a native disclosure: it opens without JavaScript too.
+    await noJs.page.locator('summary.menu-button').click();
+    await noJs.page.getByRole('form', { name: 'Display settings' }).getByRole('button', { name: 'Larger text' }).waitFor();
+    await noJs.page.locator('summary.menu-button').click();
     const bid = noJs.page.locator('[data-quick-submit]');
     assert.ok(await inFirstScreen(noJs.page, bid), 'Bid button in the first screen without JavaScript');
     const label = (await bid.innerText()).trim();
