@@ -1,7 +1,9 @@
 // Makes the item page's bid panel live: price, bid count, countdown, the close time as a
 // late bid moves it, "you lead" / "outbid", the close ("Bidding closed", the final price,
-// "You won"), and bidding over the WebSocket. Without this script the panel is a plain
-// form that posts to the server and reloads the page.
+// "You won"), and bidding over the WebSocket. On a phone it also shows the sticky bar
+// (price, countdown, Bid) once the panel scrolled away, and the one-tap "Bid $next" button
+// asks in a dialog that says the amount. Without this script the panel is a plain form that
+// posts to the server, and "Bid $next" opens the server's confirmation page.
 
 import { LiveSocket, applyItemMessage, formatMoney, newKey } from './live.js';
 import { formatRemaining } from './countdown.js';
@@ -67,16 +69,36 @@ function start(panel) {
     amount: q('[data-bid-amount]'), max: q('[data-bid-max]'), key: q('[data-bid-key]'),
     submit: q('[data-bid-submit]'),
     closedBox: q('[data-closed-box]'), closedSummary: q('[data-closed-summary]'), won: q('[data-won]'),
+    quickForm: q('[data-quick-bid]'), quickAmount: q('[data-quick-amount]'),
+    quickLabels: panel.querySelectorAll('[data-quick-label]'),
+    confirm: q('[data-bid-confirm]'), confirmAmounts: panel.querySelectorAll('[data-confirm-amount]'),
+    confirmYes: q('[data-confirm-yes]'), confirmNo: q('[data-confirm-no]'),
+    sticky: q('[data-bid-sticky]'), stickyPrice: q('[data-sticky-price]'),
+    stickyCountdown: q('[data-sticky-countdown]'), stickyBid: q('[data-sticky-bid]'),
+    stickyNote: q('[data-sticky-note]'),
   };
   let state = null;
   let hasBid = false;
   let lastStatus = '';
+  // What the panel's alert says; the sticky bar repeats it for eyes that scrolled away (the
+  // panel's role="alert" already speaks it, so the bar's copy is hidden from screen readers).
+  const setAlert = (text) => {
+    els.alert.textContent = text;
+    if (els.stickyNote) els.stickyNote.textContent = text;
+  };
 
   const render = () => {
     if (!state) return;
-    els.price.textContent = state.currentBid === null || state.currentBid === undefined ? 'No bids yet' : formatMoney(state.currentBid);
+    const priceText = state.currentBid === null || state.currentBid === undefined ? 'No bids yet' : formatMoney(state.currentBid);
+    els.price.textContent = priceText;
+    if (els.stickyPrice) els.stickyPrice.textContent = priceText;
     if (els.count) els.count.textContent = String(state.bidCount);
     if (els.min && state.nextMinimum !== undefined) els.min.textContent = formatMoney(state.nextMinimum);
+    // The one-tap button always offers the next minimum, as the price moves.
+    if (state.nextMinimum !== undefined && state.nextMinimum !== null) {
+      if (els.quickAmount) els.quickAmount.value = Number(state.nextMinimum).toFixed(2);
+      els.quickLabels.forEach((el) => { el.textContent = formatMoney(state.nextMinimum); });
+    }
     // A late bid moved the close (soft close): say the new time, in the auction's zone.
     if (els.closes && state.closesAt && Date.parse(els.closes.getAttribute('datetime')) !== Date.parse(state.closesAt)) {
       els.closes.setAttribute('datetime', state.closesAt);
@@ -93,7 +115,34 @@ function start(panel) {
     if (state.closed && els.form) {
       els.form.querySelectorAll('input, button').forEach((el) => { el.disabled = true; });
     }
+    if (state.closed) {
+      if (els.quickForm) els.quickForm.hidden = true;
+      if (els.confirm && els.confirm.open) els.confirm.close();
+      showSticky(false);
+    }
   };
+
+  // The sticky bar: shown on narrow screens (CSS keeps it off wide ones) while neither the
+  // panel's price nor its Bid button is in view, so price, countdown and Bid stay in reach.
+  const showSticky = (on) => {
+    if (!els.sticky) return;
+    const wanted = on && !(state && state.closed);
+    els.sticky.hidden = !wanted;
+    document.body.classList.toggle('has-bid-sticky', wanted);
+  };
+  if (els.sticky && 'IntersectionObserver' in globalThis) {
+    const watched = [els.price, els.quickForm || panel.querySelector('a.button')].filter(Boolean);
+    const visible = new Set();
+    const observer = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (e.isIntersecting) visible.add(e.target); else visible.delete(e.target);
+      }
+      // Only once the panel is above the view: before it (a long title) the bar is not needed.
+      const above = panel.getBoundingClientRect().top < 0;
+      showSticky(visible.size === 0 && above);
+    });
+    watched.forEach((el) => observer.observe(el));
+  }
 
   const live = new LiveSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, {
     onStatus: (s) => {
@@ -102,7 +151,7 @@ function start(panel) {
     onMessage: (msg) => {
       if (msg.type === 'outbid' && msg.itemId === itemId) {
         hasBid = true;
-        els.alert.textContent = `You have been outbid. The current bid is ${formatMoney(msg.currentBid)}.`;
+        setAlert(`You have been outbid. The current bid is ${formatMoney(msg.currentBid)}.`);
       }
       if (msg.itemId !== itemId) return;
       if (msg.type === 'closed') {
@@ -128,7 +177,25 @@ function start(panel) {
     if (!state || !state.closesAt || !els.countdown) return;
     const left = Date.parse(state.closesAt) - live.clock.serverNow();
     els.countdown.textContent = left > 0 ? `(${formatRemaining(left)} left)` : '';
+    if (els.stickyCountdown) els.stickyCountdown.textContent = left > 0 ? `${formatRemaining(left)} left` : '';
   }, 1000);
+
+  // One bid over the socket, and what the bidder is told about it.
+  const placeBid = async (amount, max, key, button) => {
+    if (button) button.disabled = true;
+    setAlert('');
+    const result = await live.bid({ itemId, amount, maxProxyAmount: max, idempotencyKey: key });
+    if (button) button.disabled = false;
+    const body = result.body || {};
+    if (result.status === 201) {
+      hasBid = true;
+      setAlert(body.leading
+        ? `Your bid is in. You are the highest bidder at ${formatMoney(body.currentBid)}.`
+        : `Your bid is in, but another bidder's maximum is higher. The current bid is ${formatMoney(body.currentBid)}.`);
+    } else {
+      setAlert(body.message || 'Your bid did not go through. Please try again.');
+    }
+  };
 
   if (els.form) {
     els.form.addEventListener('submit', async (event) => {
@@ -136,24 +203,43 @@ function start(panel) {
       const amount = parseAmount(els.amount.value);
       const max = els.max && els.max.value.trim() ? parseAmount(els.max.value) : undefined;
       if (amount === null || max === null) {
-        els.alert.textContent = 'Please enter the amount as a number, like 125 or 125.50.';
+        setAlert('Please enter the amount as a number, like 125 or 125.50.');
         return;
       }
-      els.submit.disabled = true;
-      els.alert.textContent = '';
-      const result = await live.bid({ itemId, amount, maxProxyAmount: max, idempotencyKey: els.key.value });
-      els.submit.disabled = false;
+      const key = els.key.value;
       els.key.value = newKey();
-      const body = result.body || {};
-      if (result.status === 201) {
-        hasBid = true;
-        els.alert.textContent = body.leading
-          ? `Your bid is in. You are the highest bidder at ${formatMoney(body.currentBid)}.`
-          : `Your bid is in, but another bidder's maximum is higher. The current bid is ${formatMoney(body.currentBid)}.`;
-      } else {
-        els.alert.textContent = body.message || 'Your bid did not go through. Please try again.';
-      }
+      await placeBid(amount, max, key, els.submit);
     });
+  }
+
+  // "Bid $next": one tap, then a dialog that says the amount. The amount is fixed when the
+  // dialog opens, so "Yes" bids exactly what it said (a moved price is refused, and said).
+  const canDialog = els.confirm && typeof els.confirm.showModal === 'function';
+  let confirming = null;
+  const askToBid = () => {
+    const amount = parseAmount(els.quickAmount && els.quickAmount.value);
+    if (amount === null || !canDialog) {
+      if (els.quickForm) els.quickForm.submit();
+      return;
+    }
+    confirming = amount;
+    els.confirmAmounts.forEach((el) => { el.textContent = formatMoney(amount); });
+    els.confirm.showModal();
+  };
+  if (els.quickForm && canDialog) {
+    els.quickForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      askToBid();
+    });
+    if (els.stickyBid) els.stickyBid.addEventListener('click', askToBid);
+    els.confirmNo.addEventListener('click', () => els.confirm.close());
+    els.confirmYes.addEventListener('click', async () => {
+      const amount = confirming;
+      els.confirm.close();
+      if (amount !== null) await placeBid(amount, undefined, newKey(), els.confirmYes);
+    });
+  } else if (els.stickyBid) {
+    els.stickyBid.addEventListener('click', askToBid);
   }
 }
 

@@ -94,3 +94,23 @@ export function enhance(form) {
 if (typeof document !== 'undefined') {
   enhance(document.querySelector('form.display-form'));
 }
+
+// The phone header's Menu (a <details>): Escape closes it and puts the focus back on the
+// Menu button, and a tap outside it closes it, as people expect of a menu.
+function enhanceMenu(menu) {
+  if (!menu) return;
+  const summary = menu.querySelector('summary');
+  menu.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && menu.open) {
+      menu.open = false;
+      if (summary) summary.focus();
+    }
+  });
+  document.addEventListener('click', (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+}
+
+if (typeof document !== 'undefined') {
+  enhanceMenu(document.querySelector('[data-site-menu]'));
+}

@@ -3,9 +3,8 @@
 // saves it to the device's list and sees it on /wishlist.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { deflateSync } from 'node:zlib';
 
-import { startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail } from './helpers.js';
+import { startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, png } from './helpers.js';
 
 let server;
 let browser;
@@ -15,41 +14,6 @@ const admin = { name: 'Ada Admin', email: uniqueEmail('ada'), password: 'the bel
 const donor = { name: 'Dora Donor', email: uniqueEmail('dora'), password: 'lighthouses at dusk' };
 const manager = { name: 'Max Manager', email: uniqueEmail('max'), password: 'review with kindness' };
 const TITLE = 'Lighthouse Watercolor';
-
-// A real PNG made here (no binary fixtures): 24×16 pixels of a blue gradient.
-function crc32(buf) {
-  let c = ~0;
-  for (const byte of buf) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-function png(width, height) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const rows = [];
-  for (let y = 0; y < height; y++) {
-    rows.push(0); // filter: none
-    for (let x = 0; x < width; x++) rows.push(40 + x * 8, 90 + y * 8, 200);
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(Buffer.from(rows))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 before(async () => {
   server = await startServer();

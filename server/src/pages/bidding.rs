@@ -1,10 +1,12 @@
 //! The item page's live bid panel (templates/partials/bid_panel.html) and its plain form
-//! post, `POST /items/{id}/bid`, which works without JavaScript.
+//! post, `POST /items/{id}/bid`, which works without JavaScript; `GET /items/{id}/bid?amount=`
+//! is the confirmation page of the panel's one-tap "Bid $next-minimum" button without
+//! JavaScript (with it, a dialog asks the same question).
 
 use axum::{
-    extract::Path,
+    extract::{Path, Query},
     response::{IntoResponse, Redirect, Response},
-    routing::post,
+    routing::get,
     Router,
 };
 use minijinja::{context, Value};
@@ -15,13 +17,14 @@ use crate::{
     engine::{bidder_label, BidInput, Outcome},
     error::{AppError, AppResult},
     pages::{error::PageError, PageCtx, PageForm},
+    services::{item_view::Viewer, items::find_visible},
     session::Actor,
     state::AppState,
     store::winners,
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/items/{id}/bid", post(bid))
+    Router::new().route("/items/{id}/bid", get(confirm).post(bid))
 }
 
 /// The panel's context for a competitive item: its committed live state (the hub's, so
@@ -74,6 +77,60 @@ pub async fn panel_context(
         my_win => my_win,
         bid_key => crate::engine::idempotency::new_key(),
     }))
+}
+
+#[derive(Deserialize)]
+struct ConfirmQuery {
+    #[serde(default)]
+    amount: String,
+}
+
+/// "Bid $X on this item?": the one-tap bid's question before anything is placed, saying
+/// the amount; its Yes button is the plain form post below, with a fresh idempotency key.
+async fn confirm(
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(query): Query<ConfirmQuery>,
+) -> Result<Response, PageError> {
+    let item: ItemId = id
+        .parse()
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
+    let back = format!("/items/{item}");
+    let user = match ctx.require_user() {
+        Ok(u) => u.clone(),
+        Err(redirect) => return Ok(redirect.into_response()),
+    };
+    let row = find_visible(&ctx.state, Viewer(Some(&user)), item).await?;
+    if let Err(e) = user.require_verified() {
+        ctx.set_flash(&e.message).await;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let amount =
+        match Cents::parse_input(&query.amount).and_then(|a| a.ok_or(MoneyError::NotANumber)) {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.set_flash(&format!("Your bid was not placed: {e}."))
+                    .await;
+                return Ok(Redirect::to(&back).into_response());
+            }
+        };
+    let open = match ctx.state.engine.live_state(item).await {
+        Some(live) => !live.closed_at(ctx.state.now()),
+        None => false,
+    };
+    if !open {
+        ctx.set_flash("Bidding on this item is not open.").await;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    ctx.render(
+        "bid_confirm.html",
+        "Confirm your bid",
+        context! {
+            item => context! { id => item.to_string(), title => row.title },
+            amount => amount.to_string(),
+            bid_key => crate::engine::idempotency::new_key(),
+        },
+    )
 }
 
 #[derive(Deserialize)]

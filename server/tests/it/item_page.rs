@@ -137,3 +137,71 @@ async fn a_bidder_bids_with_the_plain_form_and_a_double_submit_is_one_bid(db: Pg
         StatusCode::NOT_FOUND
     );
 }
+
+/// The phone's one-tap "Bid $next-minimum" without JavaScript: a GET form to a page that
+/// says the amount and asks; its Yes button is the plain bid form, which places the bid.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn one_tap_bid_asks_with_the_amount_then_places_it(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (_, item) = app
+        .item_up_for_bids(40_00, chrono::Duration::hours(1))
+        .await;
+    let confirm_path = format!("/items/it_{item}/bid?amount=40.00");
+
+    // A guest is sent to log in first, and comes back here.
+    let r = app.browser().get(&confirm_path).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?next="));
+
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let (status, page) = ann.html(&format!("/items/it_{item}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("data-quick-bid")
+            && page.contains(&format!("action=\"/items/it_{item}/bid\" data-quick-bid"))
+            && page.contains("Bid <span data-quick-label>$40.00</span>"),
+        "the panel offers a one-tap bid at the next minimum"
+    );
+    assert!(
+        page.contains("inputmode=\"decimal\""),
+        "the amount field opens the number keypad"
+    );
+
+    let (status, html) = ann.html(&confirm_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Confirm your bid"));
+    assert!(
+        html.contains("Bid <strong>$40.00</strong> on"),
+        "the question says the amount"
+    );
+    assert!(html.contains("Yes, bid $40.00"));
+    assert_eq!(
+        stored_bids(&app.db, item).await.len(),
+        0,
+        "asking places nothing"
+    );
+    let marker = "name=\"idempotency_key\" value=\"";
+    let start = html.find(marker).expect("the form has a key") + marker.len();
+    let key: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    let (status, location, _) = ann
+        .submit_form(
+            &format!("/items/it_{item}/bid"),
+            &[("amount", "40.00"), ("idempotency_key", &key)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, format!("/items/it_{item}"));
+    let (_, html) = ann.html(&format!("/items/it_{item}")).await;
+    assert!(html.contains("Your bid is in. You are the highest bidder at $40.00."));
+    assert_eq!(stored_bids(&app.db, item).await.len(), 1);
+
+    // An amount that is not money goes back to the item with the reason.
+    let r = ann.get(&format!("/items/it_{item}/bid?amount=forty")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], format!("/items/it_{item}"));
+    let (_, html) = ann.html(&format!("/items/it_{item}")).await;
+    assert!(html.contains("Your bid was not placed"));
+}
