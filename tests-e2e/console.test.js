@@ -2,12 +2,9 @@
 // hall's projector while a bid comes in over the API; both pages change by themselves.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
-import { startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually } from './helpers.js';
+import { startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually, sqlOn } from './helpers.js';
 
-const run = promisify(execFile);
 let server;
 let browser;
 let step;
@@ -18,10 +15,7 @@ const mona = { name: 'Mona Manager', email: uniqueEmail('mona'), password: 'the 
 const ann = { name: 'Ann Bidder', email: uniqueEmail('ann'), password: 'quilts and casseroles' };
 const bob = { name: 'Bob Bidder', email: uniqueEmail('bob'), password: 'hymns at half past ten' };
 
-async function sql(statement) {
-  const { stdout } = await run('psql', [server.databaseUrl, '-qtAc', statement]);
-  return stdout.trim();
-}
+const sql = (statement) => sqlOn(server, statement);
 
 before(async () => {
   server = await startServer();

@@ -368,3 +368,10 @@ export function png(width, height) {
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/** One SQL statement on the server's own database (psql, unaligned, tuples only): its
+ *  output, trimmed. For a test's setup (a calendar moved, an item published) and checks. */
+export async function sqlOn(server, statement) {
+  const { stdout } = await execFileP('psql', [server.databaseUrl, '-qtAc', statement], { timeout: 30_000 });
+  return stdout.trim();
+}

@@ -2,12 +2,9 @@
 // updates by itself; the one who loses the lead is told at once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
-import { startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually } from './helpers.js';
+import { startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually, sqlOn } from './helpers.js';
 
-const run = promisify(execFile);
 let server;
 let browser;
 let step;
@@ -17,10 +14,7 @@ const admin = { name: 'Ada Admin', email: uniqueEmail('ada'), password: 'the bel
 const ann = { name: 'Ann Bidder', email: uniqueEmail('ann'), password: 'quilts and casseroles' };
 const bob = { name: 'Bob Bidder', email: uniqueEmail('bob'), password: 'hymns at half past ten' };
 
-async function sql(statement) {
-  const { stdout } = await run('psql', [server.databaseUrl, '-qtAc', statement]);
-  return stdout.trim();
-}
+const sql = (statement) => sqlOn(server, statement);
 
 before(async () => {
   server = await startServer();

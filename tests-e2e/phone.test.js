@@ -6,14 +6,11 @@
 // (git-ignored) to be looked at.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
-import { REPO_ROOT, startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually, png } from './helpers.js';
+import { REPO_ROOT, startServer, launchBrowser, newPage, addUser, postJson, stepper, uniqueEmail, eventually, png, sqlOn } from './helpers.js';
 
-const run = promisify(execFile);
 const SHOTS = path.join(REPO_ROOT, 'tests-e2e', 'artifacts', 'phone');
 const PHONES = [{ width: 390, height: 844 }, { width: 320, height: 640 }];
 const MODES = { normal: 'v1', large: 'v1.large', 'large-contrast': 'v1.large.contrast' };
@@ -29,10 +26,7 @@ const admin = { name: 'Ada Admin', email: uniqueEmail('ada'), password: 'the bel
 const ann = { name: 'Ann Bidder', email: uniqueEmail('ann'), password: 'quilts and casseroles' };
 const bob = { name: 'Bob Bidder', email: uniqueEmail('bob'), password: 'hymns at half past ten' };
 
-async function sql(statement) {
-  const { stdout } = await run('psql', [server.databaseUrl, '-qtAc', statement]);
-  return stdout.trim();
-}
+const sql = (statement) => sqlOn(server, statement);
 
 /** An auction written straight to the database, its times in seconds from now. */
 async function auction(year, name, state, s) {

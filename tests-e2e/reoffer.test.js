@@ -5,13 +5,10 @@
 // other's list shows "Sold out" without a reload (the `capacity` frame).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
 import { formatLocalTime } from '../client-js/bid-panel.js';
-import { startServer, launchBrowser, newPage, addUser, stepper, uniqueEmail, eventually } from './helpers.js';
+import { startServer, launchBrowser, newPage, addUser, stepper, uniqueEmail, eventually, sqlOn } from './helpers.js';
 
-const run = promisify(execFile);
 let server;
 let browser;
 let step;
@@ -21,10 +18,7 @@ const donor = { name: 'Dora Donor', email: uniqueEmail('dora'), password: 'the b
 const ann = { name: 'Ann Bidder', email: uniqueEmail('ann'), password: 'quilts and casseroles' };
 const bob = { name: 'Bob Bidder', email: uniqueEmail('bob'), password: 'hymns at half past ten' };
 
-async function sql(statement) {
-  const { stdout } = await run('psql', [server.databaseUrl, '-qtAc', statement]);
-  return stdout.trim();
-}
+const sql = (statement) => sqlOn(server, statement);
 
 /** An auction written straight to the database, its times in seconds from now. The
  * server has no clock to move from outside, so the times are real and near. */

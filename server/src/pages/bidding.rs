@@ -79,6 +79,41 @@ pub async fn panel_context(
     }))
 }
 
+/// Where a bid page starts: the path's item and the signed-in, verified bidder, with the
+/// item page to go back to; or the answer that sends them elsewhere (to log in, or back to
+/// the item saying why).
+async fn bidder_on_item(
+    ctx: &PageCtx,
+    id: &str,
+) -> Result<Result<(ItemId, Actor, String), Response>, PageError> {
+    let item: ItemId = id
+        .parse()
+        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
+    let back = format!("/items/{item}");
+    let user = match ctx.require_user() {
+        Ok(u) => u.clone(),
+        Err(redirect) => return Ok(Err(redirect.into_response())),
+    };
+    if let Err(e) = user.require_verified() {
+        ctx.set_flash(&e.message).await;
+        return Ok(Err(Redirect::to(&back).into_response()));
+    }
+    Ok(Ok((item, user, back)))
+}
+
+/// The amount typed (a blank one is refused with the same words as one that is not a
+/// number), or the answer that goes back to the item page saying why.
+async fn typed_amount(ctx: &PageCtx, typed: &str, back: &str) -> Result<Cents, Response> {
+    match Cents::parse_input(typed).and_then(|a| a.ok_or(MoneyError::NotANumber)) {
+        Ok(a) => Ok(a),
+        Err(e) => {
+            ctx.set_flash(&format!("Your bid was not placed: {e}."))
+                .await;
+            Err(Redirect::to(back).into_response())
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ConfirmQuery {
     #[serde(default)]
@@ -92,28 +127,15 @@ async fn confirm(
     Path(id): Path<String>,
     Query(query): Query<ConfirmQuery>,
 ) -> Result<Response, PageError> {
-    let item: ItemId = id
-        .parse()
-        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
-    let back = format!("/items/{item}");
-    let user = match ctx.require_user() {
-        Ok(u) => u.clone(),
-        Err(redirect) => return Ok(redirect.into_response()),
+    let (item, user, back) = match bidder_on_item(&ctx, &id).await? {
+        Ok(start) => start,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     let row = find_visible(&ctx.state, Viewer(Some(&user)), item).await?;
-    if let Err(e) = user.require_verified() {
-        ctx.set_flash(&e.message).await;
-        return Ok(Redirect::to(&back).into_response());
-    }
-    let amount =
-        match Cents::parse_input(&query.amount).and_then(|a| a.ok_or(MoneyError::NotANumber)) {
-            Ok(a) => a,
-            Err(e) => {
-                ctx.set_flash(&format!("Your bid was not placed: {e}."))
-                    .await;
-                return Ok(Redirect::to(&back).into_response());
-            }
-        };
+    let amount = match typed_amount(&ctx, &query.amount, &back).await {
+        Ok(a) => a,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
     let open = match ctx.state.engine.live_state(item).await {
         Some(live) => !live.closed_at(ctx.state.now()),
         None => false,
@@ -148,28 +170,14 @@ async fn bid(
     Path(id): Path<String>,
     PageForm(form): PageForm<BidForm>,
 ) -> Result<Response, PageError> {
-    let item: ItemId = id
-        .parse()
-        .map_err(|_| PageError::from(AppError::not_found("Item")))?;
-    let back = format!("/items/{item}");
-    let user = match ctx.require_user() {
-        Ok(u) => u.clone(),
-        Err(redirect) => return Ok(redirect.into_response()),
+    let (item, user, back) = match bidder_on_item(&ctx, &id).await? {
+        Ok(start) => start,
+        Err(elsewhere) => return Ok(elsewhere),
     };
-    if let Err(e) = user.require_verified() {
-        ctx.set_flash(&e.message).await;
-        return Ok(Redirect::to(&back).into_response());
-    }
-    // A blank amount is refused with the same words as one that is not a number.
-    let amount =
-        match Cents::parse_input(&form.amount).and_then(|a| a.ok_or(MoneyError::NotANumber)) {
-            Ok(a) => a,
-            Err(e) => {
-                ctx.set_flash(&format!("Your bid was not placed: {e}."))
-                    .await;
-                return Ok(Redirect::to(&back).into_response());
-            }
-        };
+    let amount = match typed_amount(&ctx, &form.amount, &back).await {
+        Ok(a) => a,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
     let max = match Cents::parse_input(form.max_proxy_amount.as_deref().unwrap_or("")) {
         Ok(m) => m,
         Err(e) => {
