@@ -64,7 +64,7 @@ function start(panel) {
   const q = (sel) => panel.querySelector(sel);
   const els = {
     price: q('[data-price]'), count: q('[data-bid-count]'), min: q('[data-next-minimum]'),
-    closes: q('[data-closes-at]'), countdown: q('[data-countdown]'), status: q('[data-status]'),
+    closes: q('[data-closes-at]'), closesVerb: q('[data-closes-verb]'), countdown: q('[data-countdown]'), status: q('[data-status]'),
     alert: q('[data-alert]'), connection: q('[data-connection]'), form: q('[data-bid-form]'),
     amount: q('[data-bid-amount]'), max: q('[data-bid-max]'), key: q('[data-bid-key]'),
     submit: q('[data-bid-submit]'),
@@ -116,6 +116,8 @@ function start(panel) {
       els.form.querySelectorAll('input, button').forEach((el) => { el.disabled = true; });
     }
     if (state.closed) {
+      // "Bidding closes on …" becomes "Bidding closed on …", as the page says after a reload.
+      if (els.closesVerb) els.closesVerb.textContent = 'closed';
       if (els.quickForm) els.quickForm.hidden = true;
       if (els.confirm && els.confirm.open) els.confirm.close();
       showSticky(false);

@@ -111,6 +111,7 @@ test('the winner is told "You won" as bidding closes, and again after a reload',
     await eventually(async () => (await text(page, '[data-won]')) === 'You won this item for $75.00.', { timeout: 40_000, interval: 250, message: 'the won frame' });
     assert.equal(await page.locator('[data-won]').isVisible(), true);
     assert.equal(await text(page, '[data-status]'), 'Bidding closed.');
+    assert.match(await text(page, '.bid-closes'), /^Bidding closed on /);
     const paddle = await sql(`SELECT paddle_number FROM users WHERE email = '${ann.email}'`);
     assert.equal(await text(page, '[data-closed-summary]'), `Final price: $75.00. Won by paddle #${paddle}.`);
     assert.equal(await page.locator('[data-bid-amount]').isDisabled(), true, 'no more bids');
