@@ -23,6 +23,7 @@ pub mod local_time;
 pub mod mail;
 pub mod media;
 pub mod metrics;
+pub mod notify;
 pub mod pages;
 pub mod passwords;
 pub mod scheduler;

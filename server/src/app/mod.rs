@@ -26,7 +26,7 @@ use crate::{
     live::{self, Hub},
     mail::Mailer,
     metrics::Metrics,
-    pages, scheduler,
+    notify, pages, scheduler,
     state::AppState,
     templates::Templates,
 };
@@ -95,7 +95,8 @@ impl Application {
     /// lets in-flight requests finish and stops background tasks.
     pub async fn run(self, handle_signals: bool) -> anyhow::Result<()> {
         let state = self.state.clone();
-        let background = scheduler::spawn(state.clone());
+        let mut background = scheduler::spawn(state.clone());
+        background.extend(notify::spawn(state.clone()));
         let token = state.shutdown.clone();
         if handle_signals {
             let token = token.clone();

@@ -211,6 +211,7 @@ async fn send_token_email(state: &AppState, user: &UserRow, purpose: Purpose, to
         subject: subject.into(),
         text,
         html: None,
+        ..Email::default()
     };
     match state.mailer.send(email).await {
         Ok(()) => {

@@ -7,6 +7,7 @@ mod browser;
 mod database;
 mod fixtures;
 mod process;
+mod smtp;
 mod ws;
 
 pub use app::*;
@@ -14,4 +15,5 @@ pub use browser::*;
 pub use database::*;
 pub use fixtures::*;
 pub use process::*;
+pub use smtp::*;
 pub use ws::*;

@@ -1,0 +1,459 @@
+//! The notification outbox: rows queued by the app go out through a real SMTP server on
+//! loopback (`helpers::SmtpSink`), once, retried when the server says "later", failed with
+//! the reason when it says "never", taken up again when a worker dies, and outbid mails
+//! held to one per bidder and item per quiet window.
+// Money literals are written dollars_cents (`125_00` is $125.00), like prices.
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use std::{collections::HashSet, time::Duration};
+
+use auuction::{domain::Role, notify};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{SmtpSink, TestApp, Verdict};
+
+/// The app sending through `sink`, with `workers` outbox workers (0: the test runs passes
+/// itself) and short delays so retries and leases play out in a test's time.
+async fn app_with_sink(db: PgPool, sink: &SmtpSink, workers: usize) -> TestApp {
+    let url = sink.url();
+    TestApp::builder()
+        .with_config(|c| {
+            c.smtp_url = Some(url);
+            c.notify.workers = workers;
+            c.notify.poll = Duration::from_millis(20);
+            c.notify.retry_base = Duration::from_millis(50);
+            c.notify.retry_max = Duration::from_millis(200);
+            c.notify.lease = Duration::from_secs(1);
+        })
+        .spawn(db)
+        .await
+}
+
+/// Queues a custom message for `user`, as staff would.
+async fn queue_custom(db: &PgPool, user: i64, subject: &str, body: &str) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO notifications (user_id, channel, type, template_key, payload)
+         VALUES ($1, 'email', 'custom', 'custom', $2) RETURNING id",
+    )
+    .bind(user)
+    .bind(json!({ "subject": subject, "body": body }))
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    message_id: Option<String>,
+}
+
+async fn row(db: &PgPool, id: i64) -> Row {
+    sqlx::query_as("SELECT status::text AS status, attempts, last_error, message_id FROM notifications WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 10 s) until row `id` has `status`.
+async fn wait_status(db: &PgPool, id: i64, status: &str) -> Row {
+    for _ in 0..500 {
+        let r = row(db, id).await;
+        if r.status == status {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "notification {id} never became {status}: {:?}",
+        row(db, id).await
+    );
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_queued_message_is_sent_over_smtp_once_with_a_stable_message_id(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let app = app_with_sink(db, &sink, 1).await;
+    let ann = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let id = queue_custom(
+        &app.db,
+        ann,
+        "Parking tonight",
+        "Park behind the hall.\n\nThank you!",
+    )
+    .await;
+
+    let row = wait_status(&app.db, id, "sent").await;
+    let mails = sink.wait_delivered(1, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["<ann@example.org>"]);
+    assert_eq!(mail.header("Subject").as_deref(), Some("Parking tonight"));
+    assert_eq!(
+        mail.header("Message-ID"),
+        row.message_id,
+        "the row records the id it sent"
+    );
+    assert!(row
+        .message_id
+        .unwrap()
+        .starts_with(&format!("<notification-{id}.")));
+    assert!(mail.data.contains("Park behind the hall."), "{}", mail.data);
+    assert!(
+        mail.data.contains("text/html"),
+        "an HTML part too: {}",
+        mail.data
+    );
+    assert_eq!(row.attempts, 1);
+    // Nothing more goes out for it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_server_answering_try_later_is_retried_until_it_takes_the_message(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    sink.script([
+        Verdict::Refuse("451 4.3.0 try again later"),
+        Verdict::Refuse("421 4.7.0 too busy"),
+    ]);
+    let app = app_with_sink(db, &sink, 1).await;
+    let ann = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let id = queue_custom(&app.db, ann, "Hello", "Body").await;
+
+    let row = wait_status(&app.db, id, "sent").await;
+    assert_eq!(row.attempts, 3);
+    let received = sink.received();
+    assert_eq!(received.len(), 3, "two refusals, then the delivery");
+    assert!(received[2].accepted);
+    let ids: HashSet<_> = received.iter().map(|m| m.header("Message-ID")).collect();
+    assert_eq!(ids.len(), 1, "every attempt is the same message: {ids:?}");
+    let text = app.anonymous().get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"auuction_notifications_total{kind="custom",channel="email",outcome="retried"} 2"#
+        ),
+        "{text}"
+    );
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_permanent_refusal_ends_failed_with_the_reason(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    sink.script([Verdict::Refuse("550 5.1.1 no such mailbox here")]);
+    let app = app_with_sink(db, &sink, 1).await;
+    let ann = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let id = queue_custom(&app.db, ann, "Hello", "Body").await;
+
+    let row = wait_status(&app.db, id, "failed").await;
+    assert_eq!(row.attempts, 1, "a 5xx is not retried");
+    let reason = row.last_error.unwrap();
+    assert!(reason.contains("no such mailbox"), "{reason}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_server_that_keeps_saying_later_ends_failed_after_the_last_attempt(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    sink.script(std::iter::repeat_n(Verdict::Refuse("451 4.3.0 later"), 10));
+    let url = sink.url();
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.smtp_url = Some(url);
+            c.notify.workers = 1;
+            c.notify.poll = Duration::from_millis(20);
+            c.notify.retry_base = Duration::from_millis(20);
+            c.notify.max_attempts = 3;
+        })
+        .spawn(db)
+        .await;
+    let ann = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let id = queue_custom(&app.db, ann, "Hello", "Body").await;
+
+    let row = wait_status(&app.db, id, "failed").await;
+    assert_eq!(row.attempts, 3);
+    let reason = row.last_error.unwrap();
+    assert!(reason.starts_with("gave up after 3 attempts"), "{reason}");
+    assert_eq!(sink.received().len(), 3);
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn concurrent_workers_never_send_the_same_row(db: PgPool) {
+    const MAILS: usize = 400;
+    let sink = SmtpSink::start().await;
+    let app = app_with_sink(db, &sink, 0).await;
+    let users = app.bidders(4).await;
+    for n in 0..MAILS {
+        queue_custom(&app.db, users[n % 4].0, &format!("Message {n}"), "Body").await;
+    }
+    let stop = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|n| tokio::spawn(notify::run_worker(app.state.clone(), n == 0, stop.clone())))
+        .collect();
+    sink.wait_delivered(MAILS, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    // Time for a duplicate to show up if a row had been claimed twice.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let delivered = sink.delivered();
+    assert_eq!(delivered.len(), MAILS);
+    let ids: HashSet<_> = delivered
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(ids.len(), MAILS, "each row was sent once");
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE status = 'sent' AND attempts = 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(sent, MAILS as i64);
+    eprintln!(
+        "{MAILS} emails through SMTP by 4 workers in {took:?}: {:.0}/s",
+        MAILS as f64 / took.as_secs_f64()
+    );
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_worker_killed_mid_send_is_taken_over_after_its_lease(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    sink.script([Verdict::Hang]);
+    let app = app_with_sink(db, &sink, 0).await;
+    let ann = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let id = queue_custom(&app.db, ann, "Hello", "Body").await;
+
+    // The worker that dies is another process's: its own SMTP connections die with it.
+    let doomed = auuction::AppState {
+        mailer: std::sync::Arc::new(
+            auuction::mail::Mailer::new(
+                Some(&sink.url()),
+                app.dir.join("unused"),
+                "a <a@localhost>",
+            )
+            .unwrap(),
+        ),
+        ..app.state.clone()
+    };
+    let first = tokio::spawn(notify::run_worker(doomed, false, CancellationToken::new()));
+    let hung = sink.wait_received(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        hung.len(),
+        1,
+        "the first worker got as far as the message's data"
+    );
+    first.abort();
+    let _ = first.await;
+    assert_eq!(
+        row(&app.db, id).await.status,
+        "sending",
+        "left claimed by the dead worker"
+    );
+
+    let stop = CancellationToken::new();
+    let second = tokio::spawn(notify::run_worker(app.state.clone(), false, stop.clone()));
+    let row = wait_status(&app.db, id, "sent").await;
+    stop.cancel();
+    second.await.unwrap();
+    assert_eq!(row.attempts, 2);
+    let delivered = sink.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        delivered[0].header("Message-ID"),
+        hung[0].header("Message-ID"),
+        "the resend is recognisably the same message"
+    );
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_name_with_line_breaks_cannot_add_headers(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let app = app_with_sink(db, &sink, 1).await;
+    let eve: i64 = sqlx::query_scalar(
+        "INSERT INTO users (email, name, password_hash, email_verified_at)
+         VALUES ('eve@example.org', E'Eve\r\nBcc: victim@example.org\r\nX-Evil: 1', 'x', now()) RETURNING id",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let id = queue_custom(&app.db, eve, "Hi\r\nBcc: other@example.org", "Body").await;
+
+    wait_status(&app.db, id, "sent").await;
+    let mail = &sink.delivered()[0];
+    assert_eq!(mail.to, vec!["<eve@example.org>"], "no other recipient");
+    let head = mail.data.split("\r\n\r\n").next().unwrap();
+    for line in head.split("\r\n") {
+        let lower = line.to_ascii_lowercase();
+        assert!(
+            !lower.starts_with("bcc:") && !lower.starts_with("x-evil:"),
+            "injected header {line:?} in\n{head}"
+        );
+    }
+}
+
+/// An item in bidding, bidders Ann and Bob signed in, and the app sending through `sink`
+/// (no workers: the test runs the passes).
+async fn bidding_setup(
+    db: PgPool,
+    sink: &SmtpSink,
+) -> (
+    TestApp,
+    i64,
+    crate::helpers::Browser,
+    crate::helpers::Browser,
+    i64,
+) {
+    let app = app_with_sink(db, sink, 0).await;
+    let (_, item) = app
+        .item_up_for_bids(100_00, chrono::Duration::hours(2))
+        .await;
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
+    let ann_id = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ann@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    (app, item, ann, bob, ann_id)
+}
+
+async fn leading(b: &crate::helpers::Browser, item: i64, cents: i64) {
+    let r: Value = b.bid(item, cents).await.json().await.unwrap();
+    assert_eq!(r["leading"], true, "{r}");
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn outbid_mails_are_one_per_quiet_window_with_the_latest_price(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let (app, item, ann, bob, ann_id) = bidding_setup(db, &sink).await;
+
+    leading(&ann, item, 100_00).await;
+    leading(&bob, item, 150_00).await;
+    notify::run_once(&app.state).await.unwrap();
+    let mails = sink.wait_delivered(1, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["<ann@example.org>"]);
+    assert!(mails[0].data.contains("$150.00"), "{}", mails[0].data);
+    assert!(
+        mails[0].header("Subject").unwrap().contains("outbid"),
+        "{:?}",
+        mails[0].header("Subject")
+    );
+
+    // Within the window Ann is outbid twice more: nothing goes out now...
+    leading(&ann, item, 200_00).await;
+    leading(&bob, item, 250_00).await;
+    leading(&ann, item, 300_00).await;
+    leading(&bob, item, 400_00).await;
+    notify::run_once(&app.state).await.unwrap();
+    notify::run_once(&app.state).await.unwrap();
+    let to_ann = |mails: Vec<crate::helpers::Received>| {
+        mails
+            .into_iter()
+            .filter(|m| m.to == vec!["<ann@example.org>".to_string()])
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        to_ann(sink.delivered()).len(),
+        1,
+        "held by the quiet window"
+    );
+    let waiting: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT status::text, scheduled_for FROM notifications
+          WHERE user_id = $1 AND type = 'outbid' AND status = 'scheduled'",
+    )
+    .bind(ann_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        waiting.len(),
+        1,
+        "one mail waits, whatever the number of outbids"
+    );
+    assert!(waiting[0].1 > chrono::Utc::now() + chrono::Duration::seconds(100));
+
+    // ...and once the window has passed, one mail with the latest price.
+    sqlx::query(
+        "UPDATE notifications SET sent_at = sent_at - interval '200 seconds',
+                scheduled_for = scheduled_for - interval '200 seconds'
+          WHERE user_id = $1 AND type = 'outbid'",
+    )
+    .bind(ann_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    notify::run_once(&app.state).await.unwrap();
+    let mails = to_ann(sink.wait_delivered(3, Duration::from_secs(5)).await);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails[1].data.contains("$400.00"), "{}", mails[1].data);
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_bidder_who_took_the_lead_back_gets_no_outbid_mail(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let (app, item, ann, bob, ann_id) = bidding_setup(db, &sink).await;
+
+    leading(&ann, item, 100_00).await;
+    leading(&bob, item, 150_00).await;
+    leading(&ann, item, 200_00).await;
+    notify::run_once(&app.state).await.unwrap();
+
+    let mails = sink.wait_delivered(1, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["<bob@example.org>"], "only Bob is behind");
+    let (status, reason): (String, Option<String>) = sqlx::query_as(
+        "SELECT status::text, last_error FROM notifications WHERE user_id = $1 AND type = 'outbid'",
+    )
+    .bind(ann_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(status, "skipped");
+    assert_eq!(reason.as_deref(), Some("the bidder took the lead back"));
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn email_notices_turned_off_stop_outbid_mails_but_not_a_win(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let (app, item, ann, bob, ann_id) = bidding_setup(db, &sink).await;
+    sqlx::query("UPDATE users SET pref_email = false WHERE id = $1")
+        .bind(ann_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    leading(&ann, item, 100_00).await;
+    leading(&bob, item, 150_00).await;
+    sqlx::query(
+        "INSERT INTO notifications (user_id, channel, type, template_key, payload, related_entity_type, related_entity_id)
+         VALUES ($1, 'email', 'win', 'win', $2, 'item', $3)",
+    )
+    .bind(ann_id)
+    .bind(json!({ "itemId": item, "amountCents": 150_00 }))
+    .bind(item)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    notify::run_once(&app.state).await.unwrap();
+
+    let mails = sink.wait_delivered(1, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].header("Subject").unwrap().starts_with("You won"));
+    let outbid: String = sqlx::query_scalar(
+        "SELECT status::text FROM notifications WHERE user_id = $1 AND type = 'outbid'",
+    )
+    .bind(ann_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(outbid, "skipped");
+}
