@@ -19,6 +19,12 @@ ALTER TABLE notifications
     -- The Message-ID every attempt of this notification carries, set at its first claim.
     ADD COLUMN message_id  TEXT;
 
+-- The optional notices a person turned off (on the account page, by API, or with the
+-- unsubscribe link of such an email), whatever the channel. `pref_email` and `pref_sms`
+-- stay the channels' switches; what is not optional (a win, an account email) always goes.
+ALTER TABLE users ADD COLUMN muted_notifications TEXT[] NOT NULL DEFAULT '{}'
+    CHECK (muted_notifications <@ ARRAY['outbid','reoffer_announcement']::TEXT[]);
+
 -- Rows whose worker died, found by the next claim.
 CREATE INDEX notifications_lease_idx ON notifications (lease_until) WHERE status = 'sending';
 

@@ -10,7 +10,8 @@ use minijinja::{context, value::merge_maps};
 use crate::{
     config::Config,
     mail::{one_line, Email},
-    store::notifications::{Claimed, ItemFacts},
+    services::notifications::unsubscribe_url,
+    store::notifications::{Claimed, ItemFacts, OPTIONAL_TYPES},
     templates::Templates,
 };
 
@@ -30,10 +31,10 @@ pub enum Hold {
     Fail(String),
 }
 
-/// Types a person may turn off (their `pref_email`); the others concern what they bought,
-/// won or asked for, and always go.
+/// Types a person may turn off (all email with `pref_email`, or one type); the others
+/// concern what they won, bought or asked for, and always go.
 pub fn is_optional(kind: &str) -> bool {
-    matches!(kind, "outbid" | "reoffer_announcement" | "event_reminder")
+    OPTIONAL_TYPES.contains(&kind)
 }
 
 /// The email for `row`, or why there is none.
@@ -49,14 +50,21 @@ pub fn compose(
     if is_optional(&row.kind) && !row.pref_email {
         return Err(Hold::Skip("email notices are turned off".into()));
     }
+    if row.muted_notifications.contains(&row.kind) {
+        return Err(Hold::Skip(format!("{} notices are turned off", row.kind)));
+    }
     let key = row.template_key.as_str();
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
         return Err(Hold::Fail(format!("bad template key {key:?}")));
     }
+    // Optional types carry a link (and a `List-Unsubscribe` header) that turns them off.
+    let unsubscribe =
+        is_optional(&row.kind).then(|| unsubscribe_url(config, row.user_id, &row.kind));
     let base = context! {
         name => &row.name,
         site_url => config.url("/"),
         account_url => config.url("/account"),
+        unsubscribe_url => &unsubscribe,
     };
     let item = row
         .related_entity_id
@@ -162,7 +170,7 @@ pub fn compose(
         text: render("txt")?,
         html: Some(render("html")?),
         message_id: Some(row.message_id.clone()),
-        list_unsubscribe: None,
+        list_unsubscribe: unsubscribe.map(|url| format!("<{url}>")),
     })
 }
 
@@ -222,6 +230,7 @@ mod tests {
             email: "ann@example.org".into(),
             name: "Ann O'Neil".into(),
             pref_email: true,
+            muted_notifications: Vec::new(),
         }
     }
 

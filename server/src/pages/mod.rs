@@ -16,6 +16,7 @@ pub mod live_close;
 pub mod manage_auctions;
 pub mod reoffer;
 pub mod review;
+pub mod unsubscribe;
 
 use axum::{
     extract::{rejection::FormRejection, FromRequest, FromRequestParts},
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(donor::router())
         .merge(review::router())
+        .merge(unsubscribe::router())
 }
 
 /// Cookie holding the display preferences (large text, high contrast) for a year, so they

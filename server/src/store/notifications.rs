@@ -12,6 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 
+/// The notification types a person may turn off (`users.muted_notifications`, whose CHECK
+/// lists the same). The others concern what they won, bought or asked for, and always go.
+pub const OPTIONAL_TYPES: [&str; 2] = ["outbid", "reoffer_announcement"];
+
 /// A row claimed for sending, with what the mail needs of its recipient.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
@@ -30,6 +34,8 @@ pub struct Claimed {
     pub email: String,
     pub name: String,
     pub pref_email: bool,
+    /// The optional types this person turned off.
+    pub muted_notifications: Vec<String>,
 }
 
 fn interval(d: Duration) -> sqlx::postgres::types::PgInterval {
@@ -146,7 +152,7 @@ pub async fn claim(
           WHERE n.id = ANY($1) AND u.id = n.user_id
       RETURNING n.id, n.user_id, n.channel::text AS channel, n.type::text AS type, n.template_key,
                 n.payload, n.related_entity_type, n.related_entity_id, n.attempts, n.message_id,
-                u.email, u.name, u.pref_email",
+                u.email, u.name, u.pref_email, u.muted_notifications",
     )
     .bind(&take)
     .bind(now)
@@ -288,5 +294,36 @@ pub async fn queue_depth(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<(i64, 
     )
     .bind(now)
     .fetch_one(db)
+    .await
+}
+
+/// A notification row as its owner's list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub id: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub channel: String,
+    pub status: String,
+    pub payload: Value,
+    pub scheduled_for: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// The newest `limit` notifications of `user`.
+pub async fn of_user(db: &PgPool, user: i64, limit: i64) -> sqlx::Result<Vec<NotificationRow>> {
+    sqlx::query_as(
+        "SELECT id, type::text AS type, channel::text AS channel, status::text AS status, payload,
+                scheduled_for, sent_at, attempts, last_error
+           FROM notifications
+          WHERE user_id = $1
+          ORDER BY created_at DESC, id DESC
+          LIMIT $2",
+    )
+    .bind(user)
+    .bind(limit)
+    .fetch_all(db)
     .await
 }

@@ -457,3 +457,211 @@ async fn email_notices_turned_off_stop_outbid_mails_but_not_a_win(db: PgPool) {
     .unwrap();
     assert_eq!(outbid, "skipped");
 }
+
+/// The `sig` query parameter of an unsubscribe link, and the link as a path.
+fn unsubscribe_path(link: &str) -> String {
+    let start = link.find("/unsubscribe?").expect("an unsubscribe link");
+    link[start..]
+        .trim_end_matches('>')
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn the_unsubscribe_link_works_without_login_and_only_for_its_user(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let (app, item, ann, bob, ann_id) = bidding_setup(db, &sink).await;
+    leading(&ann, item, 100_00).await;
+    leading(&bob, item, 150_00).await;
+    notify::run_once(&app.state).await.unwrap();
+    let mail = &sink.wait_delivered(1, Duration::from_secs(5)).await[0];
+    let header = mail
+        .header("List-Unsubscribe")
+        .expect("a List-Unsubscribe header");
+    assert!(
+        header.starts_with("<http://127.0.0.1/unsubscribe?user="),
+        "{header}"
+    );
+    let path = unsubscribe_path(&header);
+    assert!(mail.data.contains(&path), "the link is in the text too");
+
+    // Someone else's id with Ann's signature: refused, nothing changes.
+    let bob_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'bob@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let stranger = app.browser();
+    let forged = path.replace(&format!("user={ann_id}"), &format!("user={bob_id}"));
+    let (status, _) = stranger.html(&forged).await;
+    assert_eq!(status, 400);
+    let csrf = stranger.page_csrf("/login").await;
+    let query = forged.split_once('?').unwrap().1.to_string();
+    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    fields.push(("csrf_token".into(), csrf.clone()));
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(stranger.form("/unsubscribe", &refs).await.status(), 400);
+
+    // Ann's own link, opened without logging in: a page to confirm, then done.
+    let (status, page) = stranger.html(&path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("someone bids more than you"), "{page}");
+    let query = path.split_once('?').unwrap().1.to_string();
+    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    fields.push(("csrf_token".into(), csrf));
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = stranger.form("/unsubscribe", &refs).await;
+    assert_eq!(r.status(), 200);
+    let muted = |id: i64| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<String>>(
+                "SELECT muted_notifications FROM users WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(muted(ann_id).await, vec!["outbid"]);
+    assert!(muted(bob_id).await.is_empty());
+
+    // Her next outbid is not sent.
+    leading(&ann, item, 200_00).await;
+    leading(&bob, item, 250_00).await;
+    sqlx::query("UPDATE notifications SET scheduled_for = now() - interval '1 hour', sent_at = sent_at - interval '1 hour' WHERE user_id = $1")
+        .bind(ann_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    notify::run_once(&app.state).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let to_ann = sink
+        .delivered()
+        .into_iter()
+        .filter(|m| m.to == vec!["<ann@example.org>".to_string()])
+        .count();
+    assert_eq!(to_ann, 1, "only the one before she unsubscribed");
+    let last: (String, Option<String>) = sqlx::query_as(
+        "SELECT status::text, last_error FROM notifications WHERE user_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ann_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        last,
+        (
+            "skipped".into(),
+            Some("outbid notices are turned off".into())
+        )
+    );
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn notification_types_are_set_by_api_and_on_the_account_page(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let me = ann.json("/api/users/me").await;
+    assert_eq!(
+        me["notifications"],
+        json!({ "outbid": true, "reoffer_announcement": true })
+    );
+
+    let r = ann
+        .put(
+            "/api/users/me",
+            json!({ "notifications": { "outbid": false } }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(
+        me["notifications"],
+        json!({ "outbid": false, "reoffer_announcement": true })
+    );
+    crate::helpers::assert_error(
+        ann.put(
+            "/api/users/me",
+            json!({ "notifications": { "win": false } }),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+
+    // The account page shows them, and its form sets them (unchecked: off).
+    let (_, page) = ann.html("/account").await;
+    assert!(
+        page.contains(r#"id="notice_outbid" name="notice_outbid" value="on">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"name="notice_reoffer_announcement" value="on" checked>"#));
+    let (status, _, _) = ann
+        .submit_form(
+            "/account",
+            &[
+                ("name", "Ann"),
+                ("pref_email", "on"),
+                ("notice_outbid", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let me = ann.json("/api/users/me").await;
+    assert_eq!(
+        me["notifications"],
+        json!({ "outbid": true, "reoffer_announcement": false })
+    );
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn the_inbox_lists_my_notifications_and_staff_see_anyones(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let ann_id = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let bob_id = app.create_user("bob@example.org", &[Role::Bidder]).await;
+    queue_custom(&app.db, ann_id, "For Ann", "Hello Ann").await;
+    let failed = queue_custom(&app.db, bob_id, "For Bob", "Hello Bob").await;
+    sqlx::query("UPDATE notifications SET status = 'failed', last_error = '550 no such mailbox' WHERE id = $1")
+        .bind(failed)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let ann = app.log_in("ann@example.org").await;
+    let mine = ann.json("/api/notifications").await;
+    let list = mine["notifications"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{mine}");
+    assert_eq!(list[0]["type"], "custom");
+    assert_eq!(list[0]["status"], "scheduled");
+    assert_eq!(list[0]["payload"]["subject"], "For Ann");
+    crate::helpers::assert_error(
+        ann.get(&format!("/api/notifications?userId=u_{bob_id}"))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
+    let bobs = manager
+        .json(&format!("/api/notifications?userId=u_{bob_id}"))
+        .await;
+    let list = bobs["notifications"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{bobs}");
+    assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["lastError"], "550 no such mailbox");
+}
