@@ -84,7 +84,6 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let cfg = &state.config.notify;
     let rows = notifications::claim(
         &state.db,
-        state.now(),
         cfg.batch,
         cfg.lease,
         cfg.outbid_quiet,
@@ -153,7 +152,6 @@ async fn attempt(state: &AppState, facts: &Facts, row: &Claimed) -> Outcome {
 }
 
 async fn record(state: &AppState, outcomes: Vec<(Claimed, Outcome)>) -> sqlx::Result<()> {
-    let now = state.now();
     let mut sent = Vec::new();
     for (row, outcome) in &outcomes {
         let label = |outcome: &'static str| NotificationLabels {
@@ -187,13 +185,12 @@ async fn record(state: &AppState, outcomes: Vec<(Claimed, Outcome)>) -> sqlx::Re
             Outcome::Retry(why) => {
                 let delay = backoff(&state.config.notify, row.attempts);
                 tracing::info!(notification = row.id, attempt = row.attempts, retry_in = ?delay, reason = %why, "notification will be retried");
-                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                notifications::retry_at(&state.db, row.id, row.attempts, at, why).await?;
+                notifications::retry_at(&state.db, row.id, row.attempts, delay, why).await?;
                 counter("retried");
             }
         }
     }
-    notifications::mark_sent(&state.db, &sent, now).await?;
+    notifications::mark_sent(&state.db, &sent).await?;
     Ok(())
 }
 
@@ -211,7 +208,7 @@ pub fn backoff(cfg: &NotifyConfig, attempt: i32) -> Duration {
 }
 
 async fn report_queue(state: &AppState) {
-    match notifications::queue_depth(&state.db, state.now()).await {
+    match notifications::queue_depth(&state.db).await {
         Ok((depth, oldest)) => {
             let metrics = &state.metrics.notifications;
             metrics.queue_depth.set(depth);

@@ -5,6 +5,10 @@
 //! until it records the outcome. Every outcome is written only where the row is still the
 //! worker's claim (`status = 'sending'` and the `attempts` it claimed): a worker that was
 //! too slow and lost its lease to another cannot overwrite the other's result.
+//!
+//! Time is the database's (`now()`) throughout: the rows' `scheduled_for` is written by its
+//! default wherever a notification is queued, so due-ness, leases, backoff and the quiet
+//! window are all measured on that one clock, whatever the clock of the node claiming.
 
 use std::time::Duration;
 
@@ -56,13 +60,16 @@ fn interval(d: Duration) -> sqlx::postgres::types::PgInterval {
 /// prices) into it until then.
 pub async fn claim(
     db: &PgPool,
-    now: DateTime<Utc>,
     batch: i64,
     lease: Duration,
     outbid_quiet: Duration,
     message_id_domain: &str,
 ) -> sqlx::Result<Vec<Claimed>> {
     let mut tx = db.begin().await?;
+    // One instant for the whole claim (now() is the transaction's start).
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *tx)
+        .await?;
     let due: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT id, type, user_id, related_entity_id FROM notifications
           WHERE status = 'scheduled' AND scheduled_for <= $1
@@ -166,20 +173,19 @@ pub async fn claim(
 
 /// Records the sends that succeeded, in one statement. Returns how many rows were still
 /// this worker's claim.
-pub async fn mark_sent(db: &PgPool, sent: &[(i64, i32)], now: DateTime<Utc>) -> sqlx::Result<u64> {
+pub async fn mark_sent(db: &PgPool, sent: &[(i64, i32)]) -> sqlx::Result<u64> {
     if sent.is_empty() {
         return Ok(0);
     }
     let (ids, attempts): (Vec<i64>, Vec<i32>) = sent.iter().cloned().unzip();
     Ok(sqlx::query(
         "UPDATE notifications n
-            SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+            SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL
            FROM UNNEST($1::bigint[], $2::int[]) AS d(id, attempts)
           WHERE n.id = d.id AND n.attempts = d.attempts AND n.status = 'sending'",
     )
     .bind(&ids)
     .bind(&attempts)
-    .bind(now)
     .execute(db)
     .await?
     .rows_affected())
@@ -207,24 +213,24 @@ pub async fn finish(
     Ok(())
 }
 
-/// Puts a row back in the queue for another attempt at `at`. An outbid row whose bidder
+/// Puts a row back in the queue for another attempt `after` from now. An outbid row whose bidder
 /// has since been outbid again on the item (a newer row waits) is folded into that one
 /// instead: it carries the later price, and one mail is enough.
 pub async fn retry_at(
     db: &PgPool,
     id: i64,
     attempts: i32,
-    at: DateTime<Utc>,
+    after: Duration,
     reason: &str,
 ) -> sqlx::Result<()> {
     let requeued = sqlx::query(
         "UPDATE notifications
-            SET status = 'scheduled', scheduled_for = $3, last_error = $4, lease_until = NULL
+            SET status = 'scheduled', scheduled_for = now() + $3, last_error = $4, lease_until = NULL
           WHERE id = $1 AND attempts = $2 AND status = 'sending'",
     )
     .bind(id)
     .bind(attempts)
-    .bind(at)
+    .bind(interval(after))
     .bind(reason)
     .execute(db)
     .await;
@@ -286,13 +292,12 @@ pub async fn auction_names(db: &PgPool, auctions: &[i64]) -> sqlx::Result<Vec<(i
 }
 
 /// Rows waiting to go out now, and how long the oldest of them has waited (seconds).
-pub async fn queue_depth(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<(i64, f64)> {
+pub async fn queue_depth(db: &PgPool) -> sqlx::Result<(i64, f64)> {
     sqlx::query_as(
-        "SELECT count(*), COALESCE(extract(epoch FROM $1 - min(scheduled_for))::float8, 0)
+        "SELECT count(*), COALESCE(extract(epoch FROM now() - min(scheduled_for))::float8, 0)
            FROM notifications
-          WHERE status = 'scheduled' AND scheduled_for <= $1",
+          WHERE status = 'scheduled' AND scheduled_for <= now()",
     )
-    .bind(now)
     .fetch_one(db)
     .await
 }

@@ -665,3 +665,68 @@ async fn the_inbox_lists_my_notifications_and_staff_see_anyones(db: PgPool) {
     assert_eq!(list[0]["status"], "failed");
     assert_eq!(list[0]["lastError"], "550 no such mailbox");
 }
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn the_close_and_the_reoffer_send_what_they_queue(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let clock = std::sync::Arc::new(auuction::clock::ManualClock::new(chrono::Utc::now()));
+    let url = sink.url();
+    let app = TestApp::builder()
+        .with_clock(clock.clone())
+        .with_config(|c| {
+            c.smtp_url = Some(url);
+            c.notify.workers = 1;
+            c.notify.poll = Duration::from_millis(20);
+        })
+        .spawn(db)
+        .await;
+    let (auction, item) = app
+        .item_up_for_bids(100_00, chrono::Duration::minutes(30))
+        .await;
+    let ann = app.login_as("ann@example.org", &[Role::Bidder]).await;
+    let bob = app.login_as("bob@example.org", &[Role::Bidder]).await;
+    leading(&ann, item, 100_00).await;
+    leading(&bob, item, 175_00).await;
+    let outbid = sink.wait_delivered(1, Duration::from_secs(5)).await;
+    assert_eq!(outbid.len(), 1);
+    assert_eq!(outbid[0].to, vec!["<ann@example.org>"]);
+
+    // The close writes Bob's win; the worker sends it.
+    let (close, reoffer_open): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT bidding_close_at, reoffer_open_at FROM auctions WHERE id = $1")
+            .bind(auction)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    clock.set(close + chrono::Duration::seconds(1));
+    let mails = sink.wait_delivered(2, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert_eq!(mails[1].to, vec!["<bob@example.org>"]);
+    assert_eq!(
+        mails[1].header("Subject").as_deref(),
+        Some("You won \"Handmade Quilt\"")
+    );
+    assert!(mails[1].data.contains("$175.00"), "{}", mails[1].data);
+    assert!(
+        mails[1].header("List-Unsubscribe").is_none(),
+        "a win is not optional"
+    );
+
+    // The reoffer's opening announces it to every bidder, dates in the auction's zone.
+    clock.set(reoffer_open + chrono::Duration::seconds(1));
+    let mails = sink.wait_delivered(4, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 4, "{mails:?}");
+    let zone = auuction::local_time::LocalTime::default();
+    for mail in &mails[2..] {
+        assert_eq!(
+            mail.header("Subject").as_deref(),
+            Some("Items left from Test auction are for sale now")
+        );
+        assert!(
+            mail.data.contains(&zone.long(reoffer_open)),
+            "the opening in the auction's zone: {}",
+            mail.data
+        );
+        assert!(mail.header("List-Unsubscribe").is_some());
+    }
+}
