@@ -730,3 +730,133 @@ async fn the_close_and_the_reoffer_send_what_they_queue(db: PgPool) {
         assert!(mail.header("List-Unsubscribe").is_some());
     }
 }
+
+/// The issue's storm: 20,000 outbid events over 2,000 bidders and two items, written as the
+/// bid journal writes them (its upsert folds each into the bidder's waiting row) while two
+/// workers send. Each bidder gets one mail per item within the quiet window, and the newest
+/// row of each keeps the latest price.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn an_outbid_storm_becomes_one_mail_per_bidder_and_item(db: PgPool) {
+    const BIDDERS: i64 = 2_000;
+    const EVENTS: usize = 20_000;
+    const BATCH: usize = 200;
+    let sink = SmtpSink::start().await;
+    let app = app_with_sink(db, &sink, 2).await;
+    let (auction, first) = app
+        .item_up_for_bids(100_00, chrono::Duration::hours(2))
+        .await;
+    let donor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'donor@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let second =
+        crate::helpers::published_item(&app.db, auction, donor, 50_00, "competitive").await;
+    let items = [first, second];
+    let users: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO users (email, name, password_hash, email_verified_at)
+         SELECT 'storm' || g || '@example.org', 'Bidder ' || g, 'x', now()
+           FROM generate_series(1, $1::bigint) g
+         RETURNING id",
+    )
+    .bind(BIDDERS)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+
+    // A fixed pseudo-random sequence (no seed to chase when it fails).
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut latest: std::collections::HashMap<(i64, i64), i64> = Default::default();
+    let started = std::time::Instant::now();
+    let mut price = 100_00i64;
+    for _ in 0..EVENTS / BATCH {
+        let mut batch: std::collections::HashMap<(i64, i64), i64> = Default::default();
+        for _ in 0..BATCH {
+            price += 1_00;
+            let pair = (users[next(users.len())], items[next(items.len())]);
+            batch.insert(pair, price);
+            latest.insert(pair, price);
+        }
+        let (mut who, mut what, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+        for ((user, item), cents) in batch {
+            who.push(user);
+            what.push(item);
+            payloads.push(json!({ "itemId": item, "currentBidCents": cents }));
+        }
+        sqlx::query(
+            "INSERT INTO notifications (user_id, channel, type, template_key, payload, related_entity_type, related_entity_id)
+             SELECT u.user_id, 'email', 'outbid', 'outbid', u.payload, 'item', u.item_id
+               FROM UNNEST($1::bigint[], $2::jsonb[], $3::bigint[]) AS u(user_id, payload, item_id)
+             ON CONFLICT (user_id, related_entity_id) WHERE type = 'outbid' AND status = 'scheduled'
+             DO UPDATE SET payload = EXCLUDED.payload",
+        )
+        .bind(&who)
+        .bind(&payloads)
+        .bind(&what)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+
+    // Every pair's first mail goes at once; what came after waits for the window.
+    let delivered = sink
+        .wait_delivered(latest.len(), Duration::from_secs(120))
+        .await;
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered_now = sink.delivered();
+    assert_eq!(
+        delivered_now.len(),
+        delivered.len(),
+        "nothing more within the window"
+    );
+    let mut per_pair: std::collections::HashMap<(String, String), usize> = Default::default();
+    for mail in &delivered_now {
+        let item = mail
+            .data
+            .split("/items/")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>();
+        *per_pair.entry((mail.to[0].clone(), item)).or_default() += 1;
+    }
+    assert_eq!(
+        per_pair.len(),
+        latest.len(),
+        "every bidder and item outbid got a mail"
+    );
+    assert!(
+        per_pair.values().all(|n| *n == 1),
+        "one mail per bidder and item"
+    );
+
+    let newest: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT DISTINCT ON (user_id, related_entity_id) user_id, related_entity_id,
+                (payload->>'currentBidCents')::bigint
+           FROM notifications WHERE type = 'outbid'
+          ORDER BY user_id, related_entity_id, id DESC",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(newest.len(), latest.len());
+    for (user, item, cents) in newest {
+        assert_eq!(
+            latest[&(user, item)],
+            cents,
+            "the newest row has the latest price"
+        );
+    }
+    eprintln!(
+        "{EVENTS} outbid events over {BIDDERS} bidders: {} mails in {took:?} ({:.0} mails/s)",
+        delivered_now.len(),
+        delivered_now.len() as f64 / took.as_secs_f64()
+    );
+}
