@@ -1,17 +1,28 @@
 //! `/api/notifications`: one's own notifications (staff: anyone's, with `?userId=`), newest
-//! first, with their delivery status. `services::notifications`.
+//! first, with their delivery status; and the admin's test message. `services::notifications`.
 
-use axum::{extract::State, routing::get, Json, Router};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+    Json, Router,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    domain::UserId, error::AppResult, http::extract::ApiQuery, services::notifications::list,
-    session::Actor, state::AppState,
+    domain::UserId,
+    error::AppResult,
+    http::extract::{ApiJson, ApiQuery},
+    services::notifications::{list, send_test},
+    session::Actor,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/notifications", get(mine))
+    Router::new()
+        .route("/notifications", get(mine))
+        .route("/notifications/test", post(test))
 }
 
 #[derive(Deserialize)]
@@ -34,4 +45,24 @@ async fn mine(
 ) -> AppResult<Json<Value>> {
     let notifications = list(&state, &user, q.user_id, q.limit).await?;
     Ok(Json(json!({ "notifications": notifications })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TestRequest {
+    user_id: Option<UserId>,
+}
+
+/// `POST /api/notifications/test {"userId": "u_12"}` (admin; no `userId`: to oneself):
+/// queues a test email; 202 with its id, whose status `GET /api/notifications` shows.
+async fn test(
+    State(state): State<AppState>,
+    user: Actor,
+    ApiJson(req): ApiJson<TestRequest>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let id = send_test(&state, &user, req.user_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": id, "status": "scheduled" })),
+    ))
 }

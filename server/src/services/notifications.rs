@@ -100,6 +100,30 @@ pub async fn unsubscribe(state: &AppState, link: &Unsubscribe) -> AppResult<()> 
     Ok(())
 }
 
+/// `POST /api/notifications/test` (admin): queues a test message for the admin, or for
+/// `to`, through the outbox like any other; returns its id (its status shows in the list).
+pub async fn send_test(state: &AppState, actor: &Actor, to: Option<UserId>) -> AppResult<i64> {
+    actor.require(&[Role::Admin])?;
+    let user = to.unwrap_or(actor.id());
+    if crate::store::users::by_id(&state.db, user).await?.is_none() {
+        return Err(AppError::not_found("User"));
+    }
+    let id = store::queue_custom(
+        &state.db,
+        user.0,
+        "A test message from the auction",
+        "This is a test message, sent to check that the auction's emails arrive. There is nothing to do.",
+    )
+    .await?;
+    tracing::info!(
+        actor = actor.id().0,
+        user = user.0,
+        notification = id,
+        "test notification queued"
+    );
+    Ok(id)
+}
+
 /// One notification as its owner (or staff) sees it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

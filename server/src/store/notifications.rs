@@ -332,3 +332,33 @@ pub async fn of_user(db: &PgPool, user: i64, limit: i64) -> sqlx::Result<Vec<Not
     .fetch_all(db)
     .await
 }
+
+/// Queues the welcome (`registration`) of a newly verified account, once per account.
+pub async fn queue_welcome(db: impl sqlx::PgExecutor<'_>, user: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (user_id, channel, type, template_key, payload, related_entity_type, related_entity_id)
+         SELECT u.id, 'email', 'registration', 'registration',
+                jsonb_build_object('paddleNumber', u.paddle_number), 'user', u.id
+           FROM users u
+          WHERE u.id = $1
+            AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.user_id = $1 AND n.type = 'registration')",
+    )
+    .bind(user)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Queues a `custom` message (a subject and plain-text paragraphs) for `user`; its id.
+pub async fn queue_custom(db: &PgPool, user: i64, subject: &str, body: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO notifications (user_id, channel, type, template_key, payload)
+         VALUES ($1, 'email', 'custom', 'custom', jsonb_build_object('subject', $2::text, 'body', $3::text))
+         RETURNING id",
+    )
+    .bind(user)
+    .bind(subject)
+    .bind(body)
+    .fetch_one(db)
+    .await
+}

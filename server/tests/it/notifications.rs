@@ -860,3 +860,85 @@ async fn an_outbid_storm_becomes_one_mail_per_bidder_and_item(db: PgPool) {
         delivered_now.len() as f64 / took.as_secs_f64()
     );
 }
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn an_admin_sends_a_test_message_through_the_outbox(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let app = app_with_sink(db, &sink, 1).await;
+    let ann_id = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let admin = app.login_as("admin@example.org", &[Role::Admin]).await;
+    let ann = app.log_in("ann@example.org").await;
+
+    crate::helpers::assert_error(
+        ann.post("/api/notifications/test", json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let r = admin.post("/api/notifications/test", json!({})).await;
+    assert_eq!(r.status(), 202);
+    let r = admin
+        .post(
+            "/api/notifications/test",
+            json!({ "userId": format!("u_{ann_id}") }),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_status(&app.db, id, "sent").await;
+    let mails = sink.wait_delivered(2, Duration::from_secs(5)).await;
+    let mut to: Vec<_> = mails.iter().map(|m| m.to[0].clone()).collect();
+    to.sort();
+    assert_eq!(to, vec!["<admin@example.org>", "<ann@example.org>"]);
+    assert!(mails
+        .iter()
+        .all(|m| m.header("Subject").as_deref() == Some("A test message from the auction")));
+    crate::helpers::assert_error(
+        admin
+            .post("/api/notifications/test", json!({ "userId": "u_999999" }))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_verified_newcomer_is_welcomed_with_their_paddle_number(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let app = app_with_sink(db, &sink, 1).await;
+    assert_eq!(app.register("ruth@example.org").await.status(), 201);
+    let verify = sink.wait_delivered(1, Duration::from_secs(5)).await;
+    let link = verify[0]
+        .data
+        .split_whitespace()
+        .find(|w| w.contains("/verify?token="))
+        .expect("a verify link")
+        .to_string();
+    let path = &link[link.find("/verify").unwrap()..];
+    let (status, _) = app.browser().html(path).await;
+    assert_eq!(status, 200);
+    // Opening the link again (or a second link) does not welcome twice.
+    let _ = app.browser().html(path).await;
+
+    let mails = sink.wait_delivered(2, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 2);
+    assert_eq!(
+        mails[1].header("Subject").as_deref(),
+        Some("Welcome to the church auction")
+    );
+    let paddle: i32 =
+        sqlx::query_scalar("SELECT paddle_number FROM users WHERE email = 'ruth@example.org'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(
+        mails[1]
+            .data
+            .contains(&format!("Your paddle number is {paddle}.")),
+        "{}",
+        mails[1].data
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.delivered().len(), 2);
+}
