@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use crate::{
     domain::UserId,
     error::AppResult,
-    http::extract::{ApiJson, ApiQuery},
-    services::notifications::{list, send_test},
+    http::extract::{ApiJson, ApiPath, ApiQuery},
+    services::notifications::{list, retry_now, send_test},
     session::Actor,
     state::AppState,
 };
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/notifications", get(mine))
         .route("/notifications/test", post(test))
+        .route("/notifications/{id}/retry", post(retry))
 }
 
 #[derive(Deserialize)]
@@ -65,4 +66,15 @@ async fn test(
         StatusCode::ACCEPTED,
         Json(json!({ "id": id, "status": "scheduled" })),
     ))
+}
+
+/// `POST /api/notifications/{id}/retry` (manager, admin): a failed, skipped or waiting
+/// notification goes out again now (audited); 409 when it is being sent or was sent.
+async fn retry(
+    State(state): State<AppState>,
+    user: Actor,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<Json<Value>> {
+    retry_now(&state, &user, id).await?;
+    Ok(Json(json!({ "id": id, "status": "scheduled" })))
 }

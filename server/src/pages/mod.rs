@@ -14,6 +14,7 @@ pub mod error;
 pub mod item;
 pub mod live_close;
 pub mod manage_auctions;
+pub mod outbox;
 pub mod reoffer;
 pub mod review;
 pub mod unsubscribe;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(donor::router())
         .merge(review::router())
+        .merge(outbox::router())
         .merge(unsubscribe::router())
 }
 

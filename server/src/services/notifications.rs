@@ -13,7 +13,7 @@ use crate::{
     error::{AppError, AppResult},
     session::Actor,
     state::AppState,
-    store::notifications::{self as store, OPTIONAL_TYPES},
+    store::notifications::{self as store, Requeued, OPTIONAL_TYPES},
 };
 
 fn signer(config: &Config) -> Hmac<Sha256> {
@@ -122,6 +122,57 @@ pub async fn send_test(state: &AppState, actor: &Actor, to: Option<UserId>) -> A
         "test notification queued"
     );
     Ok(id)
+}
+
+/// Staff (manager, admin) send a failed, skipped or waiting notification again, now, with a
+/// fresh count of attempts; audited.
+pub async fn retry_now(state: &AppState, actor: &Actor, id: i64) -> AppResult<()> {
+    actor.require(&[Role::Manager, Role::Admin])?;
+    let mut tx = state.db.begin().await?;
+    match store::requeue_now(&mut *tx, id).await? {
+        Requeued::Done => {}
+        Requeued::NotRetryable => {
+            return Err(AppError::conflict(
+                "not_retryable",
+                "That notification is being sent or was sent already (or does not exist).",
+            ))
+        }
+        Requeued::Superseded => {
+            return Err(AppError::conflict(
+                "superseded",
+                "A newer outbid notice for the same bidder and item is already waiting.",
+            ))
+        }
+    }
+    crate::store::audit::record(
+        &mut *tx,
+        Some(actor.id()),
+        "notification.retried",
+        "notification",
+        Some(id),
+        None,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The staff's view of the outbox: counts by status, what waits (soonest first), what
+/// failed (newest first).
+pub struct QueueView {
+    pub counts: Vec<(String, i64)>,
+    pub waiting: Vec<store::QueueRow>,
+    pub failed: Vec<store::QueueRow>,
+}
+
+pub async fn queue(state: &AppState, actor: &Actor) -> AppResult<QueueView> {
+    actor.require(&[Role::Manager, Role::Admin])?;
+    Ok(QueueView {
+        counts: store::status_counts(&state.db).await?,
+        waiting: store::queue(&state.db, "scheduled", 100).await?,
+        failed: store::queue(&state.db, "failed", 100).await?,
+    })
 }
 
 /// One notification as its owner (or staff) sees it.

@@ -362,3 +362,82 @@ pub async fn queue_custom(db: &PgPool, user: i64, subject: &str, body: &str) -> 
     .fetch_one(db)
     .await
 }
+
+/// How many rows each status holds (and, for `scheduled`, how many are due now).
+pub async fn status_counts(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT CASE WHEN status = 'scheduled' AND scheduled_for <= now() THEN 'due'
+                     ELSE status::text END AS status,
+                count(*)
+           FROM notifications
+          GROUP BY 1
+          ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A row of the staff's queue page: the person by name and paddle only.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueRow {
+    pub id: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub name: String,
+    pub paddle_number: i32,
+    pub scheduled_for: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// The newest `limit` rows with `status` (`scheduled`: the soonest due first).
+pub async fn queue(db: &PgPool, status: &str, limit: i64) -> sqlx::Result<Vec<QueueRow>> {
+    let order = if status == "scheduled" {
+        "n.scheduled_for, n.id"
+    } else {
+        "n.id DESC"
+    };
+    sqlx::query_as(&format!(
+        "SELECT n.id, n.type::text AS type, n.status::text AS status, u.name, u.paddle_number,
+                n.scheduled_for, n.sent_at, n.attempts, n.last_error
+           FROM notifications n JOIN users u ON u.id = n.user_id
+          WHERE n.status = $1
+          ORDER BY {order}
+          LIMIT $2"
+    ))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// What "retry now" found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Requeued {
+    /// Waiting again, due now, with a fresh count of attempts.
+    Done,
+    /// No such row, or one being sent or already sent: nothing to retry.
+    NotRetryable,
+    /// An outbid whose bidder has a newer notice waiting for the item.
+    Superseded,
+}
+
+/// Puts a failed (or skipped, or waiting) row back in the queue, due now.
+pub async fn requeue_now(db: impl sqlx::PgExecutor<'_>, id: i64) -> sqlx::Result<Requeued> {
+    let done = sqlx::query(
+        "UPDATE notifications
+            SET status = 'scheduled', scheduled_for = now(), attempts = 0, lease_until = NULL
+          WHERE id = $1 AND status IN ('failed', 'skipped', 'scheduled')",
+    )
+    .bind(id)
+    .execute(db)
+    .await;
+    match done {
+        Ok(r) if r.rows_affected() == 1 => Ok(Requeued::Done),
+        Ok(_) => Ok(Requeued::NotRetryable),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Requeued::Superseded),
+        Err(e) => Err(e),
+    }
+}

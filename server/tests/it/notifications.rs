@@ -942,3 +942,70 @@ async fn a_verified_newcomer_is_welcomed_with_their_paddle_number(db: PgPool) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.delivered().len(), 2);
 }
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn staff_see_the_queue_and_send_a_failed_one_again(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    sink.script([Verdict::Refuse("554 5.7.1 mailbox full forever")]);
+    let app = app_with_sink(db, &sink, 1).await;
+    let ann_id = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    sqlx::query("UPDATE users SET name = 'Ann Smith' WHERE id = $1")
+        .bind(ann_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let id = queue_custom(&app.db, ann_id, "Hello", "Body").await;
+    wait_status(&app.db, id, "failed").await;
+
+    let ann = app.log_in("ann@example.org").await;
+    let (status, _) = ann.html("/manage/notifications").await;
+    assert!(status == 403 || status.is_redirection(), "{status}");
+    crate::helpers::assert_error(
+        ann.post(&format!("/api/notifications/{id}/retry"), json!({}))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
+    let (status, page) = manager.html("/manage/notifications").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("mailbox full forever"), "{page}");
+    assert!(
+        page.contains("Could not be sent: <strong>1</strong>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("ann@example.org"),
+        "staff see the name and paddle, not the address"
+    );
+
+    let (status, location, _) = manager
+        .submit_form(&format!("/manage/notifications/{id}/retry"), &[])
+        .await;
+    assert_eq!(
+        (status.as_u16(), location.as_str()),
+        (303, "/manage/notifications")
+    );
+    let row = wait_status(&app.db, id, "sent").await;
+    assert_eq!(row.attempts, 1, "a fresh count of attempts");
+    assert_eq!(sink.delivered().len(), 1);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'notification.retried' AND entity_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    // A sent one is not sent again.
+    crate::helpers::assert_error(
+        manager
+            .post(&format!("/api/notifications/{id}/retry"), json!({}))
+            .await,
+        409,
+        "not_retryable",
+    )
+    .await;
+}
