@@ -41,6 +41,19 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// The text-message provider (`crate::sms`): all four variables, or none (no SMS).
+#[derive(Clone, Debug)]
+pub struct SmsConfig {
+    /// `SMS_API_URL`, e.g. `https://api.twilio.com/2010-04-01`.
+    pub api_url: String,
+    /// `SMS_ACCOUNT_SID`.
+    pub account: String,
+    /// `SMS_AUTH_TOKEN`.
+    pub token: String,
+    /// `SMS_FROM`: the sending number, e.g. `+15551234567`.
+    pub from: String,
+}
+
 /// The notification outbox's workers (see `crate::notify`).
 #[derive(Clone, Debug)]
 pub struct NotifyConfig {
@@ -130,6 +143,9 @@ pub struct Config {
     pub time_zone: LocalTime,
     /// `NOTIFY_*`, `OUTBID_QUIET_SECS`: the notification outbox.
     pub notify: NotifyConfig,
+    /// `SMS_API_URL`, `SMS_ACCOUNT_SID`, `SMS_AUTH_TOKEN`, `SMS_FROM`: text messages, off
+    /// unless all four are set.
+    pub sms: Option<SmsConfig>,
 }
 
 /// The folder that holds the repository's `templates/`, `static/` and `var/`: the current
@@ -211,6 +227,26 @@ impl Config {
             outbid_quiet: secs("OUTBID_QUIET_SECS", notify_defaults.outbid_quiet)?,
             ..notify_defaults
         };
+        let sms = match (
+            var("SMS_API_URL"),
+            var("SMS_ACCOUNT_SID"),
+            var("SMS_AUTH_TOKEN"),
+            var("SMS_FROM"),
+        ) {
+            (Some(api_url), Some(account), Some(token), Some(from)) => {
+                Url::parse(api_url.trim()).with_context(|| format!("SMS_API_URL={api_url:?}"))?;
+                Some(SmsConfig {
+                    api_url: api_url.trim().to_string(),
+                    account,
+                    token,
+                    from,
+                })
+            }
+            (None, None, None, None) => None,
+            _ => {
+                bail!("SMS needs all of SMS_API_URL, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN and SMS_FROM")
+            }
+        };
         if notify.max_attempts < 1 || notify.lease.is_zero() {
             bail!("NOTIFY_MAX_ATTEMPTS and NOTIFY_LEASE_SECS must be at least 1");
         }
@@ -260,6 +296,7 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("AUCTION_TIME_ZONE: {e}"))?,
             },
             notify,
+            sms,
         })
     }
 
@@ -289,6 +326,7 @@ impl Config {
                 workers: 0,
                 ..NotifyConfig::default()
             },
+            sms: None,
         }
     }
 

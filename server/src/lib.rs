@@ -29,6 +29,7 @@ pub mod passwords;
 pub mod scheduler;
 pub mod services;
 pub mod session;
+pub mod sms;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -60,14 +60,14 @@ pub struct DeliveryError {
 }
 
 impl DeliveryError {
-    fn permanent(message: impl Into<String>) -> DeliveryError {
+    pub fn permanent(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
             permanent: true,
             message: message.into(),
         }
     }
 
-    fn transient(message: impl Into<String>) -> DeliveryError {
+    pub fn transient(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
             permanent: false,
             message: message.into(),

@@ -52,16 +52,20 @@ async fn mine(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TestRequest {
     user_id: Option<UserId>,
+    /// `email` (the default) or `sms`.
+    channel: Option<String>,
 }
 
-/// `POST /api/notifications/test {"userId": "u_12"}` (admin; no `userId`: to oneself):
-/// queues a test email; 202 with its id, whose status `GET /api/notifications` shows.
+/// `POST /api/notifications/test {"userId": "u_12", "channel": "sms"}` (admin; no
+/// `userId`: to oneself; no `channel`: email): queues a test message; 202 with its id,
+/// whose status `GET /api/notifications` shows.
 async fn test(
     State(state): State<AppState>,
     user: Actor,
     ApiJson(req): ApiJson<TestRequest>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    let id = send_test(&state, &user, req.user_id).await?;
+    let channel = req.channel.as_deref().unwrap_or("email");
+    let id = send_test(&state, &user, req.user_id, channel).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": id, "status": "scheduled" })),

@@ -45,7 +45,7 @@ pub fn compose(
     row: &Claimed,
 ) -> Result<Email, Hold> {
     if row.channel != "email" {
-        return Err(Hold::Skip("no SMS provider is set up".into()));
+        return Err(Hold::Fail(format!("not an email: {}", row.channel)));
     }
     if is_optional(&row.kind) && !row.pref_email {
         return Err(Hold::Skip("email notices are turned off".into()));
@@ -174,6 +174,97 @@ pub fn compose(
     })
 }
 
+/// A text message: where to and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextMessage {
+    pub to: String,
+    pub text: String,
+}
+
+/// The longest text sent: three SMS segments.
+const TEXT_MAX_CHARS: usize = 450;
+
+/// The text message for an `sms` row, or why there is none. Short, plain words, one link.
+pub fn compose_text(config: &Config, facts: &Facts, row: &Claimed) -> Result<TextMessage, Hold> {
+    let Some(phone) = row.phone.as_deref().filter(|p| !p.trim().is_empty()) else {
+        return Err(Hold::Skip("no phone number".into()));
+    };
+    if !row.pref_sms {
+        return Err(Hold::Skip("text messages are turned off".into()));
+    }
+    if row.muted_notifications.contains(&row.kind) {
+        return Err(Hold::Skip(format!("{} notices are turned off", row.kind)));
+    }
+    let item = row
+        .related_entity_id
+        .filter(|_| row.related_entity_type.as_deref() == Some("item"))
+        .and_then(|id| facts.items.get(&id));
+    let cents = |field: &str| row.payload.get(field).and_then(|v| v.as_i64());
+    let money = |c: Option<i64>| c.map(crate::templates::money).unwrap_or_default();
+    let text = match row.kind.as_str() {
+        "outbid" => {
+            let item = item.ok_or_else(|| Hold::Fail("the item is gone".into()))?;
+            if item.leader_id == Some(row.user_id) {
+                return Err(Hold::Skip("the bidder took the lead back".into()));
+            }
+            if item.closed {
+                return Err(Hold::Skip("bidding on the item had closed".into()));
+            }
+            format!(
+                "Church auction: someone bid more than you on \"{}\". The highest bid is now {}. Bid again: {}",
+                item.title,
+                money(item.current_price.or(cents("currentBidCents"))),
+                config.url(&format!("/items/{}", item.id))
+            )
+        }
+        "win" => {
+            let item = item.ok_or_else(|| Hold::Fail("the item is gone".into()))?;
+            format!(
+                "Church auction: you won \"{}\" for {}. Thank you!",
+                item.title,
+                money(cents("amountCents"))
+            )
+        }
+        "reoffer_announcement" => format!(
+            "Church auction: items nobody won are for sale now. See them: {}",
+            config.url("/reoffer")
+        ),
+        "registration" => "Welcome to the church auction! You can bid once bidding opens.".into(),
+        "custom" => {
+            let subject = row
+                .payload
+                .get("subject")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let body = row
+                .payload
+                .get("body")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            if body.trim().is_empty() {
+                return Err(Hold::Fail("a custom message without a body".into()));
+            }
+            format!("Church auction: {subject}. {body}")
+        }
+        other => {
+            return Err(Hold::Fail(format!(
+                "no text for notifications of type {other}"
+            )))
+        }
+    };
+    let text = one_line(&text);
+    let text = if text.chars().count() > TEXT_MAX_CHARS {
+        let cut: String = text.chars().take(TEXT_MAX_CHARS - 1).collect();
+        format!("{cut}…")
+    } else {
+        text
+    };
+    Ok(TextMessage {
+        to: phone.trim().to_string(),
+        text,
+    })
+}
+
 #[cfg(test)]
 // Money literals are written dollars_cents (`150_00` is $150.00), like prices.
 #[allow(clippy::inconsistent_digit_grouping)]
@@ -230,6 +321,8 @@ mod tests {
             email: "ann@example.org".into(),
             name: "Ann O'Neil".into(),
             pref_email: true,
+            pref_sms: true,
+            phone: Some("+15551234567".into()),
             muted_notifications: Vec::new(),
         }
     }
@@ -330,5 +423,41 @@ mod tests {
             compose(&templates, &config, &facts, &later),
             Err(Hold::Fail(_))
         ));
+    }
+
+    #[test]
+    fn texts_are_short_and_plain() {
+        let (_, config, facts) = setup();
+        let outbid = row(
+            "outbid",
+            "outbid",
+            json!({ "currentBidCents": 150_00 }),
+            Some(("item", 7)),
+        );
+        let mut sms = outbid.clone();
+        sms.channel = "sms".into();
+        assert_eq!(
+            compose_text(&config, &facts, &sms).unwrap(),
+            TextMessage {
+                to: "+15551234567".into(),
+                text: "Church auction: someone bid more than you on \"Handmade <Quilt> & pillows\". The highest bid is now $150.00. Bid again: https://auction.example.org/items/7".into(),
+            }
+        );
+        let mut off = sms.clone();
+        off.pref_sms = false;
+        assert_eq!(
+            compose_text(&config, &facts, &off).unwrap_err(),
+            Hold::Skip("text messages are turned off".into())
+        );
+        let mut long = row(
+            "custom",
+            "custom",
+            json!({ "subject": "News", "body": "word ".repeat(200) }),
+            None,
+        );
+        long.channel = "sms".into();
+        let text = compose_text(&config, &facts, &long).unwrap().text;
+        assert_eq!(text.chars().count(), TEXT_MAX_CHARS);
+        assert!(text.ends_with('…'));
     }
 }

@@ -27,7 +27,7 @@ use crate::{
     store::notifications::{self, Claimed},
 };
 
-use compose::{compose, Facts, Hold};
+use compose::{compose, compose_text, Facts, Hold};
 
 /// How often one worker refreshes the queue gauges of `/metrics`.
 const QUEUE_REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -135,12 +135,25 @@ async fn load_facts(state: &AppState, rows: &[Claimed]) -> sqlx::Result<Facts> {
 }
 
 async fn attempt(state: &AppState, facts: &Facts, row: &Claimed) -> Outcome {
-    let email = match compose(&state.templates, &state.config, facts, row) {
-        Ok(email) => email,
-        Err(Hold::Skip(why)) => return Outcome::Skipped(why),
-        Err(Hold::Fail(why)) => return Outcome::Failed(why),
+    let sent = if row.channel == "sms" {
+        let Some(provider) = &state.sms else {
+            return Outcome::Skipped("no SMS provider is set up".into());
+        };
+        let message = match compose_text(&state.config, facts, row) {
+            Ok(message) => message,
+            Err(Hold::Skip(why)) => return Outcome::Skipped(why),
+            Err(Hold::Fail(why)) => return Outcome::Failed(why),
+        };
+        provider.send(&message.to, &message.text).await
+    } else {
+        let email = match compose(&state.templates, &state.config, facts, row) {
+            Ok(email) => email,
+            Err(Hold::Skip(why)) => return Outcome::Skipped(why),
+            Err(Hold::Fail(why)) => return Outcome::Failed(why),
+        };
+        state.mailer.deliver(&email).await
     };
-    match state.mailer.deliver(&email).await {
+    match sent {
         Ok(()) => Outcome::Sent,
         Err(e) if e.permanent => Outcome::Failed(e.message),
         Err(e) if row.attempts >= state.config.notify.max_attempts => Outcome::Failed(format!(

@@ -100,10 +100,19 @@ pub async fn unsubscribe(state: &AppState, link: &Unsubscribe) -> AppResult<()> 
     Ok(())
 }
 
-/// `POST /api/notifications/test` (admin): queues a test message for the admin, or for
-/// `to`, through the outbox like any other; returns its id (its status shows in the list).
-pub async fn send_test(state: &AppState, actor: &Actor, to: Option<UserId>) -> AppResult<i64> {
+/// `POST /api/notifications/test` (admin): queues a test message (email or text) for the
+/// admin, or for `to`, through the outbox like any other; returns its id (its status shows
+/// in the list).
+pub async fn send_test(
+    state: &AppState,
+    actor: &Actor,
+    to: Option<UserId>,
+    channel: &str,
+) -> AppResult<i64> {
     actor.require(&[Role::Admin])?;
+    if !matches!(channel, "email" | "sms") {
+        return Err(AppError::validation("channel must be email or sms.").on_field("channel"));
+    }
     let user = to.unwrap_or(actor.id());
     if crate::store::users::by_id(&state.db, user).await?.is_none() {
         return Err(AppError::not_found("User"));
@@ -111,6 +120,7 @@ pub async fn send_test(state: &AppState, actor: &Actor, to: Option<UserId>) -> A
     let id = store::queue_custom(
         &state.db,
         user.0,
+        channel,
         "A test message from the auction",
         "This is a test message, sent to check that the auction's emails arrive. There is nothing to do.",
     )

@@ -38,6 +38,8 @@ pub struct Claimed {
     pub email: String,
     pub name: String,
     pub pref_email: bool,
+    pub pref_sms: bool,
+    pub phone: Option<String>,
     /// The optional types this person turned off.
     pub muted_notifications: Vec<String>,
 }
@@ -159,7 +161,7 @@ pub async fn claim(
           WHERE n.id = ANY($1) AND u.id = n.user_id
       RETURNING n.id, n.user_id, n.channel::text AS channel, n.type::text AS type, n.template_key,
                 n.payload, n.related_entity_type, n.related_entity_id, n.attempts, n.message_id,
-                u.email, u.name, u.pref_email, u.muted_notifications",
+                u.email, u.name, u.pref_email, u.pref_sms, u.phone, u.muted_notifications",
     )
     .bind(&take)
     .bind(now)
@@ -349,16 +351,24 @@ pub async fn queue_welcome(db: impl sqlx::PgExecutor<'_>, user: i64) -> sqlx::Re
     Ok(())
 }
 
-/// Queues a `custom` message (a subject and plain-text paragraphs) for `user`; its id.
-pub async fn queue_custom(db: &PgPool, user: i64, subject: &str, body: &str) -> sqlx::Result<i64> {
+/// Queues a `custom` message (a subject and plain-text paragraphs) for `user` on
+/// `channel` (`email` or `sms`); its id.
+pub async fn queue_custom(
+    db: &PgPool,
+    user: i64,
+    channel: &str,
+    subject: &str,
+    body: &str,
+) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO notifications (user_id, channel, type, template_key, payload)
-         VALUES ($1, 'email', 'custom', 'custom', jsonb_build_object('subject', $2::text, 'body', $3::text))
+         VALUES ($1, $4, 'custom', 'custom', jsonb_build_object('subject', $2::text, 'body', $3::text))
          RETURNING id",
     )
     .bind(user)
     .bind(subject)
     .bind(body)
+    .bind(channel)
     .fetch_one(db)
     .await
 }

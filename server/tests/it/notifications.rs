@@ -1009,3 +1009,77 @@ async fn staff_see_the_queue_and_send_a_failed_one_again(db: PgPool) {
     )
     .await;
 }
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn text_messages_go_through_the_sms_provider_retried_and_refused_like_mail(db: PgPool) {
+    let api = crate::helpers::FakeSmsApi::start().await;
+    api.script([503, 201, 400]);
+    let sink = SmtpSink::start().await;
+    let (smtp, sms_url) = (sink.url(), api.url.clone());
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.smtp_url = Some(smtp);
+            c.notify.workers = 1;
+            c.notify.poll = Duration::from_millis(20);
+            c.notify.retry_base = Duration::from_millis(20);
+            c.sms = Some(auuction::config::SmsConfig {
+                api_url: sms_url,
+                account: "AC123".into(),
+                token: "secret-token".into(),
+                from: "+15550000000".into(),
+            });
+        })
+        .spawn(db)
+        .await;
+    let ann_id = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let bob_id = app.create_user("bob@example.org", &[Role::Bidder]).await;
+    sqlx::query("UPDATE users SET phone = '+15551234567', pref_sms = true WHERE id = $1")
+        .bind(ann_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let admin = app.login_as("admin@example.org", &[Role::Admin]).await;
+    let send = |user: i64| {
+        let admin = &admin;
+        async move {
+            let r = admin
+                .post(
+                    "/api/notifications/test",
+                    json!({ "userId": format!("u_{user}"), "channel": "sms" }),
+                )
+                .await;
+            assert_eq!(r.status(), 202);
+            r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        }
+    };
+
+    // The provider's 503 is retried; its 400 (a number it refuses) is final.
+    let first = send(ann_id).await;
+    let row = wait_status(&app.db, first, "sent").await;
+    assert_eq!(row.attempts, 2);
+    let second = send(ann_id).await;
+    let row = wait_status(&app.db, second, "failed").await;
+    assert!(row.last_error.unwrap().contains("400"));
+    // Bob has no phone: nothing is sent to him.
+    let third = send(bob_id).await;
+    let row = wait_status(&app.db, third, "skipped").await;
+    assert_eq!(row.last_error.as_deref(), Some("no phone number"));
+
+    let got = api.received();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let sent = &got[1];
+    assert_eq!(sent.account, "AC123");
+    use base64::Engine as _;
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("AC123:secret-token")
+    );
+    assert_eq!(sent.authorization, expected_auth);
+    assert_eq!(sent.field("To"), Some("+15551234567"));
+    assert_eq!(sent.field("From"), Some("+15550000000"));
+    assert!(sent
+        .field("Body")
+        .unwrap()
+        .starts_with("Church auction: A test message from the auction."));
+    assert!(sink.received().is_empty(), "no email for a text message");
+}

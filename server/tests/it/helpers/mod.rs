@@ -7,6 +7,7 @@ mod browser;
 mod database;
 mod fixtures;
 mod process;
+mod sms_api;
 mod smtp;
 mod ws;
 
@@ -15,5 +16,6 @@ pub use browser::*;
 pub use database::*;
 pub use fixtures::*;
 pub use process::*;
+pub use sms_api::*;
 pub use smtp::*;
 pub use ws::*;
