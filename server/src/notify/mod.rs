@@ -87,6 +87,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
         cfg.batch,
         cfg.lease,
         cfg.outbid_quiet,
+        cfg.max_attempts,
         &state.mailer.from_domain(),
     )
     .await?;

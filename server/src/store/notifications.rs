@@ -65,6 +65,7 @@ pub async fn claim(
     batch: i64,
     lease: Duration,
     outbid_quiet: Duration,
+    max_attempts: i32,
     message_id_domain: &str,
 ) -> sqlx::Result<Vec<Claimed>> {
     let mut tx = db.begin().await?;
@@ -83,8 +84,8 @@ pub async fn claim(
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
-    let abandoned: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM notifications
+    let abandoned: Vec<(i64, i32)> = sqlx::query_as(
+        "SELECT id, attempts FROM notifications
           WHERE status = 'sending' AND lease_until <= $1
           ORDER BY lease_until
           LIMIT $2
@@ -94,6 +95,27 @@ pub async fn claim(
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
+    // A row whose every attempt ended with its worker gone (a message that kills the
+    // worker, a server that hangs) is not taken up forever: it fails like one refused.
+    let spent: Vec<i64> = abandoned
+        .iter()
+        .filter(|(_, attempts)| *attempts >= max_attempts)
+        .map(|(id, _)| *id)
+        .collect();
+    let abandoned = abandoned
+        .into_iter()
+        .filter(|(_, attempts)| *attempts < max_attempts);
+    if !spent.is_empty() {
+        sqlx::query(
+            "UPDATE notifications
+                SET status = 'failed', lease_until = NULL,
+                    last_error = 'gave up after ' || attempts || ' attempts: the worker sending it stopped each time'
+              WHERE id = ANY($1)",
+        )
+        .bind(&spent)
+        .execute(&mut *tx)
+        .await?;
+    }
 
     // The quiet window: when each due outbid row may go, if not now.
     let (mut ids, mut users, mut items) = (Vec::new(), Vec::new(), Vec::new());
@@ -144,7 +166,7 @@ pub async fn claim(
         .map(|(id, ..)| *id)
         .filter(|id| !held.iter().any(|(h, _)| h == id))
         .collect();
-    take.extend(abandoned);
+    take.extend(abandoned.map(|(id, _)| id));
     if take.is_empty() {
         tx.commit().await?;
         return Ok(Vec::new());

@@ -1083,3 +1083,38 @@ async fn text_messages_go_through_the_sms_provider_retried_and_refused_like_mail
         .starts_with("Church auction: A test message from the auction."));
     assert!(sink.received().is_empty(), "no email for a text message");
 }
+
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn a_row_whose_worker_died_on_every_attempt_ends_failed(db: PgPool) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.smtp_url = Some(url);
+            c.notify.max_attempts = 3;
+        })
+        .spawn(db)
+        .await;
+    let ann = app.create_user("ann@example.org", &[Role::Bidder]).await;
+    let id = queue_custom(&app.db, ann, "Hello", "Body").await;
+    // Claimed three times, each claim's worker gone before it finished.
+    sqlx::query(
+        "UPDATE notifications SET status = 'sending', attempts = 3, lease_until = now() - interval '1 second'
+          WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    notify::run_once(&app.state).await.unwrap();
+    let row = row(&app.db, id).await;
+    assert_eq!(row.status, "failed");
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap()
+            .contains("the worker sending it stopped"),
+        "{row:?}"
+    );
+    assert!(sink.received().is_empty());
+}
