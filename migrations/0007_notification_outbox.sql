@@ -17,7 +17,9 @@ ALTER TABLE notifications
     -- Until when the worker that claimed the row owns it ('sending' only).
     ADD COLUMN lease_until TIMESTAMPTZ,
     -- The Message-ID every attempt of this notification carries, set at its first claim.
-    ADD COLUMN message_id  TEXT;
+    ADD COLUMN message_id  TEXT,
+    -- When its owner marked it read in their list (`POST /api/notifications/read`).
+    ADD COLUMN read_at     TIMESTAMPTZ;
 
 -- The optional notices a person turned off (on the account page, by API, or with the
 -- unsubscribe link of such an email), whatever the channel. `pref_email` and `pref_sms`

@@ -14,7 +14,7 @@ use crate::{
     domain::UserId,
     error::AppResult,
     http::extract::{ApiJson, ApiPath, ApiQuery},
-    services::notifications::{list, retry_now, send_test},
+    services::notifications::{list, mark_read, retry_now, send_test},
     session::Actor,
     state::AppState,
 };
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/notifications", get(mine))
         .route("/notifications/test", post(test))
+        .route("/notifications/read", post(read))
         .route("/notifications/{id}/retry", post(retry))
 }
 
@@ -44,8 +45,8 @@ async fn mine(
     user: Actor,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<Value>> {
-    let notifications = list(&state, &user, q.user_id, q.limit).await?;
-    Ok(Json(json!({ "notifications": notifications })))
+    let inbox = list(&state, &user, q.user_id, q.limit).await?;
+    Ok(Json(json!(inbox)))
 }
 
 #[derive(Deserialize, Default)]
@@ -81,4 +82,21 @@ async fn retry(
 ) -> AppResult<Json<Value>> {
     retry_now(&state, &user, id).await?;
     Ok(Json(json!({ "id": id, "status": "scheduled" })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReadRequest {
+    ids: Option<Vec<i64>>,
+}
+
+/// `POST /api/notifications/read {"ids": [12, 13]}` (no `ids`: all of mine): marks my
+/// notifications read; answers how many stay unread.
+async fn read(
+    State(state): State<AppState>,
+    user: Actor,
+    ApiJson(req): ApiJson<ReadRequest>,
+) -> AppResult<Json<Value>> {
+    let unread = mark_read(&state, &user, req.ids.as_deref()).await?;
+    Ok(Json(json!({ "unread": unread })))
 }

@@ -198,9 +198,17 @@ pub struct NotificationView {
     pub scheduled_for: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub attempts: i32,
+    pub read_at: Option<DateTime<Utc>>,
     /// Why it failed or was skipped: staff only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+/// A person's notifications, newest first, and how many are unread.
+#[derive(Debug, Serialize)]
+pub struct Inbox {
+    pub notifications: Vec<NotificationView>,
+    pub unread: i64,
 }
 
 /// The newest notifications of the actor, or (staff: manager, admin) of `of`.
@@ -209,7 +217,7 @@ pub async fn list(
     actor: &Actor,
     of: Option<UserId>,
     limit: i64,
-) -> AppResult<Vec<NotificationView>> {
+) -> AppResult<Inbox> {
     let staff = actor.require(&[Role::Manager, Role::Admin]).is_ok();
     let user = match of {
         Some(other) if other != actor.id() => {
@@ -225,7 +233,8 @@ pub async fn list(
         ));
     }
     let rows = store::of_user(&state.db, user.0, limit).await?;
-    Ok(rows
+    let unread = store::unread(&state.db, user.0).await?;
+    let notifications = rows
         .into_iter()
         .map(|r| NotificationView {
             id: r.id,
@@ -236,9 +245,20 @@ pub async fn list(
             scheduled_for: r.scheduled_for,
             sent_at: r.sent_at,
             attempts: r.attempts,
+            read_at: r.read_at,
             last_error: if staff { r.last_error } else { None },
         })
-        .collect())
+        .collect();
+    Ok(Inbox {
+        notifications,
+        unread,
+    })
+}
+
+/// Marks the actor's own notifications read (`ids`, or all); returns how many stay unread.
+pub async fn mark_read(state: &AppState, actor: &Actor, ids: Option<&[i64]>) -> AppResult<i64> {
+    store::mark_read(&state.db, actor.id().0, ids).await?;
+    Ok(store::unread(&state.db, actor.id().0).await?)
 }
 
 #[cfg(test)]

@@ -339,13 +339,14 @@ pub struct NotificationRow {
     pub sent_at: Option<DateTime<Utc>>,
     pub attempts: i32,
     pub last_error: Option<String>,
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// The newest `limit` notifications of `user`.
 pub async fn of_user(db: &PgPool, user: i64, limit: i64) -> sqlx::Result<Vec<NotificationRow>> {
     sqlx::query_as(
         "SELECT id, type::text AS type, channel::text AS channel, status::text AS status, payload,
-                scheduled_for, sent_at, attempts, last_error
+                scheduled_for, sent_at, attempts, last_error, read_at
            FROM notifications
           WHERE user_id = $1
           ORDER BY created_at DESC, id DESC
@@ -472,4 +473,29 @@ pub async fn requeue_now(db: impl sqlx::PgExecutor<'_>, id: i64) -> sqlx::Result
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Requeued::Superseded),
         Err(e) => Err(e),
     }
+}
+
+/// How many of `user`'s notifications are unread (those skipped on purpose never count).
+pub async fn unread(db: &PgPool, user: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM notifications
+          WHERE user_id = $1 AND read_at IS NULL AND status <> 'skipped'",
+    )
+    .bind(user)
+    .fetch_one(db)
+    .await
+}
+
+/// Marks `user`'s notifications read: those in `ids`, or all of them (`None`). Another
+/// person's ids are ignored.
+pub async fn mark_read(db: &PgPool, user: i64, ids: Option<&[i64]>) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE notifications SET read_at = now()
+          WHERE user_id = $1 AND read_at IS NULL AND ($2::bigint[] IS NULL OR id = ANY($2))",
+    )
+    .bind(user)
+    .bind(ids)
+    .execute(db)
+    .await?
+    .rows_affected())
 }

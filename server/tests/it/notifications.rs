@@ -648,6 +648,19 @@ async fn the_inbox_lists_my_notifications_and_staff_see_anyones(db: PgPool) {
     assert_eq!(list[0]["type"], "custom");
     assert_eq!(list[0]["status"], "scheduled");
     assert_eq!(list[0]["payload"]["subject"], "For Ann");
+    assert_eq!(mine["unread"], 1);
+    assert_eq!(list[0]["readAt"], Value::Null);
+
+    // Marking read: her own only, whatever ids she names.
+    let r = ann
+        .post("/api/notifications/read", json!({ "ids": [failed] }))
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["unread"], 1);
+    let r = ann.post("/api/notifications/read", json!({})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["unread"], 0);
+    let mine = ann.json("/api/notifications").await;
+    assert_eq!(mine["unread"], 0);
+    assert!(mine["notifications"][0]["readAt"].is_string(), "{mine}");
     crate::helpers::assert_error(
         ann.get(&format!("/api/notifications?userId=u_{bob_id}"))
             .await,
@@ -664,6 +677,7 @@ async fn the_inbox_lists_my_notifications_and_staff_see_anyones(db: PgPool) {
     assert_eq!(list.len(), 1, "{bobs}");
     assert_eq!(list[0]["status"], "failed");
     assert_eq!(list[0]["lastError"], "550 no such mailbox");
+    assert_eq!(bobs["unread"], 1, "Ann's marking did not touch Bob's");
 }
 
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
