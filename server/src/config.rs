@@ -1,7 +1,7 @@
 //! One typed configuration, read from the environment (and a `.env` file if present).
 //! Every variable and its default is documented here and in README.md.
 
-use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::{bail, Context};
 use url::Url;
@@ -37,6 +37,62 @@ impl Default for RateLimitConfig {
             auth_per_account: 10,
             write_per_ip: 6000,
             write_per_account: 600,
+        }
+    }
+}
+
+/// The text-message provider (`crate::sms`): all four variables, or none (no SMS).
+#[derive(Clone, Debug)]
+pub struct SmsConfig {
+    /// `SMS_API_URL`, e.g. `https://api.twilio.com/2010-04-01`.
+    pub api_url: String,
+    /// `SMS_ACCOUNT_SID`.
+    pub account: String,
+    /// `SMS_AUTH_TOKEN`.
+    pub token: String,
+    /// `SMS_FROM`: the sending number, e.g. `+15551234567`.
+    pub from: String,
+}
+
+/// The notification outbox's workers (see `crate::notify`).
+#[derive(Clone, Debug)]
+pub struct NotifyConfig {
+    /// `NOTIFY_WORKERS`, default 2: outbox workers in this process; 0 sends nothing (the
+    /// rows wait for another node, or for a restart with workers).
+    pub workers: usize,
+    /// Mails one worker sends at once (and SMTP connections it may hold), default 8.
+    pub concurrency: usize,
+    /// Rows one worker claims per pass, default 32.
+    pub batch: i64,
+    /// `NOTIFY_LEASE_SECS`, default 120: how long a claimed row belongs to its worker. A
+    /// worker that dies mid-send leaves it; another takes it up once this has passed.
+    pub lease: Duration,
+    /// `NOTIFY_MAX_ATTEMPTS`, default 8: sends tried before a row ends `failed`.
+    pub max_attempts: i32,
+    /// `NOTIFY_RETRY_BASE_SECS`, default 30: the first retry's delay, doubled at each
+    /// attempt (with jitter) up to `retry_max`.
+    pub retry_base: Duration,
+    /// The longest delay between two attempts, one hour.
+    pub retry_max: Duration,
+    /// `OUTBID_QUIET_SECS`, default 120: at most one outbid mail per bidder and item within
+    /// this window; what happens meanwhile waits and goes out as one mail, latest price.
+    pub outbid_quiet: Duration,
+    /// How long an idle worker sleeps before looking again, one second.
+    pub poll: Duration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            workers: 2,
+            concurrency: 8,
+            batch: 32,
+            lease: Duration::from_secs(120),
+            max_attempts: 8,
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            outbid_quiet: Duration::from_secs(120),
+            poll: Duration::from_secs(1),
         }
     }
 }
@@ -85,6 +141,11 @@ pub struct Config {
     /// `AUCTION_TIME_ZONE`, an IANA name, default `America/New_York`: every date on a page
     /// or in an email is written in it, and times typed into forms are read in it.
     pub time_zone: LocalTime,
+    /// `NOTIFY_*`, `OUTBID_QUIET_SECS`: the notification outbox.
+    pub notify: NotifyConfig,
+    /// `SMS_API_URL`, `SMS_ACCOUNT_SID`, `SMS_AUTH_TOKEN`, `SMS_FROM`: text messages, off
+    /// unless all four are set.
+    pub sms: Option<SmsConfig>,
 }
 
 /// The folder that holds the repository's `templates/`, `static/` and `var/`: the current
@@ -154,6 +215,41 @@ impl Config {
             Some(other) => bail!("LOG_FORMAT={other:?}: expected text or json"),
         };
         let defaults = RateLimitConfig::default();
+        let notify_defaults = NotifyConfig::default();
+        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            parse_var(name, default.as_secs()).map(Duration::from_secs)
+        };
+        let notify = NotifyConfig {
+            workers: parse_var("NOTIFY_WORKERS", notify_defaults.workers)?,
+            lease: secs("NOTIFY_LEASE_SECS", notify_defaults.lease)?,
+            max_attempts: parse_var("NOTIFY_MAX_ATTEMPTS", notify_defaults.max_attempts)?,
+            retry_base: secs("NOTIFY_RETRY_BASE_SECS", notify_defaults.retry_base)?,
+            outbid_quiet: secs("OUTBID_QUIET_SECS", notify_defaults.outbid_quiet)?,
+            ..notify_defaults
+        };
+        let sms = match (
+            var("SMS_API_URL"),
+            var("SMS_ACCOUNT_SID"),
+            var("SMS_AUTH_TOKEN"),
+            var("SMS_FROM"),
+        ) {
+            (Some(api_url), Some(account), Some(token), Some(from)) => {
+                Url::parse(api_url.trim()).with_context(|| format!("SMS_API_URL={api_url:?}"))?;
+                Some(SmsConfig {
+                    api_url: api_url.trim().to_string(),
+                    account,
+                    token,
+                    from,
+                })
+            }
+            (None, None, None, None) => None,
+            _ => {
+                bail!("SMS needs all of SMS_API_URL, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN and SMS_FROM")
+            }
+        };
+        if notify.max_attempts < 1 || notify.lease.is_zero() {
+            bail!("NOTIFY_MAX_ATTEMPTS and NOTIFY_LEASE_SECS must be at least 1");
+        }
         Ok(Config {
             database_url: var("DATABASE_URL").unwrap_or_else(|| {
                 "postgres://postgres@127.0.0.1:5432/auuction?sslmode=disable".into()
@@ -199,6 +295,8 @@ impl Config {
                 Some(name) => LocalTime::parse(&name)
                     .map_err(|e| anyhow::anyhow!("AUCTION_TIME_ZONE: {e}"))?,
             },
+            notify,
+            sms,
         })
     }
 
@@ -222,6 +320,13 @@ impl Config {
             rate_limits: RateLimitConfig::default(),
             ws_max_sockets_per_address: DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS,
             time_zone: LocalTime::default(),
+            // No outbox workers: tests that look at waiting notifications must find them
+            // waiting; the notification tests start workers of their own.
+            notify: NotifyConfig {
+                workers: 0,
+                ..NotifyConfig::default()
+            },
+            sms: None,
         }
     }
 

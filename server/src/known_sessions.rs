@@ -83,6 +83,7 @@ mod tests {
             roles: vec!["bidder".into()],
             pref_email: true,
             pref_sms: false,
+            muted_notifications: Vec::new(),
             password_hash: String::new(),
             email_verified_at: None,
             paddle_number: 100 + id as i32,

@@ -17,8 +17,29 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// One notification's send ended (or paused) this way.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// The notification type (`outbid`, `win`, ...).
+    pub kind: String,
+    pub channel: String,
+    /// `sent`, `retried`, `failed` or `skipped`.
+    pub outcome: &'static str,
+}
+
+/// The notification outbox: what its workers did, and what waits.
+#[derive(Clone, Default)]
+pub struct NotificationMetrics {
+    pub outcomes: Family<NotificationLabels, Counter>,
+    /// Rows due now and not yet sent (as last seen by a worker, every few seconds).
+    pub queue_depth: Gauge,
+    /// How long the oldest due row has waited, in seconds.
+    pub oldest_due_seconds: Gauge<f64, AtomicU64>,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub notifications: NotificationMetrics,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Histogram,
     pub resident_memory: Gauge<f64, AtomicU64>,
@@ -177,7 +198,24 @@ impl Metrics {
             "WebSocket frames or subscriptions refused by a connection's limits",
             live.frames_refused.clone(),
         );
+        let notifications = NotificationMetrics::default();
+        registry.register(
+            "notifications",
+            "Notification sends by type, channel and outcome (sent, retried, failed, skipped)",
+            notifications.outcomes.clone(),
+        );
+        registry.register(
+            "notifications_queue_depth",
+            "Notifications due now and not yet sent",
+            notifications.queue_depth.clone(),
+        );
+        registry.register(
+            "notifications_oldest_due_seconds",
+            "How long the oldest due notification has waited",
+            notifications.oldest_due_seconds.clone(),
+        );
         Metrics {
+            notifications,
             outage_answers,
             live,
             journal,

@@ -13,7 +13,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
     clock::Clock, config::Config, engine::Engine, known_sessions::KnownSessions,
-    limits::RateLimits, mail::Mailer, metrics::Metrics, templates::Templates,
+    limits::RateLimits, mail::Mailer, metrics::Metrics, sms::SmsProvider, templates::Templates,
 };
 
 /// Everything a handler needs, cheap to clone (every field is an Arc or a pool handle).
@@ -22,6 +22,8 @@ pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub mailer: Arc<Mailer>,
+    /// Text messages, when a provider is configured (`SMS_*`).
+    pub sms: Option<Arc<dyn SmsProvider>>,
     pub templates: Arc<Templates>,
     pub limits: Arc<RateLimits>,
     pub sessions: PostgresStore,

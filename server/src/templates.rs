@@ -48,8 +48,8 @@ impl Templates {
     }
 }
 
-/// Cents (integer) → `$1,234.50`.
-fn money(cents: i64) -> String {
+/// Cents (integer) → `$1,234.50` (the `money` filter; text messages use it too).
+pub fn money(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
     let dollars = (abs / 100).to_string();

@@ -26,7 +26,8 @@ use crate::{
     live::{self, Hub},
     mail::Mailer,
     metrics::Metrics,
-    pages, scheduler,
+    notify, pages, scheduler,
+    sms::{HttpSms, SmsProvider},
     state::AppState,
     templates::Templates,
 };
@@ -38,6 +39,8 @@ pub struct Parts {
     pub clock: Option<Arc<dyn Clock>>,
     /// Where emails go.
     pub mailer: Option<Mailer>,
+    /// Where text messages go (default: the configured provider, if any).
+    pub sms: Option<Arc<dyn SmsProvider>>,
 }
 
 /// How long background tasks (the scheduler, the shards, the journals committing what they
@@ -95,7 +98,8 @@ impl Application {
     /// lets in-flight requests finish and stops background tasks.
     pub async fn run(self, handle_signals: bool) -> anyhow::Result<()> {
         let state = self.state.clone();
-        let background = scheduler::spawn(state.clone());
+        let mut background = scheduler::spawn(state.clone());
+        background.extend(notify::spawn(state.clone()));
         let token = state.shutdown.clone();
         if handle_signals {
             let token = token.clone();
@@ -182,6 +186,10 @@ async fn build_state(
         limits: Arc::new(RateLimits::new(&config.rate_limits)),
         db,
         mailer: Arc::new(mailer),
+        sms: match parts.sms {
+            Some(sms) => Some(sms),
+            None => HttpSms::from_config(config.sms.as_ref())?,
+        },
         templates: Arc::new(templates),
         sessions,
         known_sessions: Arc::default(),

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod hosted_events;
 pub mod images;
 pub mod items;
+pub mod notifications;
 pub mod ops;
 pub mod reoffer;
 pub mod static_files;
@@ -34,6 +35,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(images::router())
         .merge(hosted_events::router())
         .merge(reoffer::router())
+        .merge(notifications::router())
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
 }

@@ -53,9 +53,12 @@ struct ProfilePatch {
     #[serde(default, deserialize_with = "some_or_null")]
     household: Option<Option<String>>,
     preferences: Option<Preferences>,
+    /// `{"outbid": false}`: optional notification types on or off.
+    notifications: Option<std::collections::BTreeMap<String, bool>>,
 }
 
-/// `PUT /api/users/me`: name, phone, address, household, contact preferences.
+/// `PUT /api/users/me`: name, phone, address, household, contact preferences, optional
+/// notifications (`{"notifications": {"outbid": false}}`).
 async fn update_me(
     State(state): State<AppState>,
     user: Actor,
@@ -67,6 +70,7 @@ async fn update_me(
         address: patch.address.as_ref().map(|a| a.as_deref()),
         household: patch.household.as_ref().map(|h| h.as_deref()),
         preferences: patch.preferences,
+        notifications: patch.notifications.map(|n| n.into_iter().collect()),
     };
     let row = update_profile(&state, &user, change).await?;
     Ok(Json(AccountView::from(&row)))

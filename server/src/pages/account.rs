@@ -278,6 +278,7 @@ fn account_value(view: &AccountView) -> Value {
         id => view.id.to_string(), email => &view.email, name => &view.name, phone => &view.phone,
         address => &view.address, household => &view.household,
         preferences => context! { email => view.preferences.email, sms => view.preferences.sms },
+        notifications => &view.notifications,
         roles => &view.roles, verified => view.verified, paddle_number => view.paddle_number,
     }
 }
@@ -327,6 +328,8 @@ struct AccountForm {
     household: Option<String>,
     pref_email: Option<String>,
     pref_sms: Option<String>,
+    notice_outbid: Option<String>,
+    notice_reoffer_announcement: Option<String>,
 }
 
 async fn account_submit(
@@ -347,6 +350,13 @@ async fn account_submit(
         address: Some(form.address.as_deref()),
         household: Some(form.household.as_deref()),
         preferences: Some(preferences),
+        notifications: Some(vec![
+            ("outbid".into(), checked(&form.notice_outbid)),
+            (
+                "reoffer_announcement".into(),
+                checked(&form.notice_reoffer_announcement),
+            ),
+        ]),
     };
     match update_profile(&ctx.state, user, change).await {
         Ok(row) => {
@@ -369,6 +379,12 @@ async fn account_submit(
             view.address = form.address;
             view.household = form.household;
             view.preferences = preferences;
+            view.notifications
+                .insert("outbid".into(), checked(&form.notice_outbid));
+            view.notifications.insert(
+                "reoffer_announcement".into(),
+                checked(&form.notice_reoffer_announcement),
+            );
             let commitments = commitments_context(&ctx, user).await?;
             ctx.render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -14,8 +14,10 @@ pub mod error;
 pub mod item;
 pub mod live_close;
 pub mod manage_auctions;
+pub mod outbox;
 pub mod reoffer;
 pub mod review;
+pub mod unsubscribe;
 
 use axum::{
     extract::{rejection::FormRejection, FromRequest, FromRequestParts},
@@ -50,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(donor::router())
         .merge(review::router())
+        .merge(outbox::router())
+        .merge(unsubscribe::router())
 }
 
 /// Cookie holding the display preferences (large text, high contrast) for a year, so they

@@ -99,6 +99,8 @@ pub async fn verify(state: &AppState, token: &str) -> Result<UserRow, AppError> 
         return Err(token_error(&outcome));
     };
     users::mark_verified(&mut *tx, user_id).await?;
+    // The welcome, with the paddle number, goes through the outbox with the rest.
+    crate::store::notifications::queue_welcome(&mut *tx, user_id.0).await?;
     let user = users::by_id(&mut *tx, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("Account"))?;
@@ -211,6 +213,7 @@ async fn send_token_email(state: &AppState, user: &UserRow, purpose: Purpose, to
         subject: subject.into(),
         text,
         html: None,
+        ..Email::default()
     };
     match state.mailer.send(email).await {
         Ok(()) => {

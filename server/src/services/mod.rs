@@ -15,5 +15,6 @@ pub mod events;
 pub mod images;
 pub mod item_view;
 pub mod items;
+pub mod notifications;
 pub mod reoffer;
 pub mod users;

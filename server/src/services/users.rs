@@ -10,6 +10,7 @@ use crate::{
     state::AppState,
     store::{
         audit,
+        notifications::OPTIONAL_TYPES,
         users::{self, Preferences, ProfileUpdate, UserRow},
     },
 };
@@ -23,6 +24,9 @@ pub struct ProfileChange<'a> {
     pub address: Option<Option<&'a str>>,
     pub household: Option<Option<&'a str>>,
     pub preferences: Option<Preferences>,
+    /// Optional notification types switched on (true) or off; the ones not named keep
+    /// their setting.
+    pub notifications: Option<Vec<(String, bool)>>,
 }
 
 /// Applies a patch to the stored profile, validating every field that is given.
@@ -33,7 +37,23 @@ fn apply_patch(current: &UserRow, change: ProfileChange<'_>) -> AppResult<Profil
         address,
         household,
         preferences,
+        notifications,
     } = change;
+    let mut muted = current.muted_notifications.clone();
+    for (kind, on) in notifications.unwrap_or_default() {
+        if !OPTIONAL_TYPES.contains(&kind.as_str()) {
+            return Err(AppError::validation(format!(
+                "{kind:?} is not a notification you can turn off; these are: {}.",
+                OPTIONAL_TYPES.join(", ")
+            ))
+            .on_field("notifications"));
+        }
+        muted.retain(|m| *m != kind);
+        if !on {
+            muted.push(kind);
+        }
+    }
+    muted.sort();
     Ok(ProfileUpdate {
         name: match name {
             Some(n) => validate::name(n)?,
@@ -55,6 +75,7 @@ fn apply_patch(current: &UserRow, change: ProfileChange<'_>) -> AppResult<Profil
             email: current.pref_email,
             sms: current.pref_sms,
         }),
+        muted_notifications: muted,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod commitments;
 pub mod events;
 pub mod item_images;
 pub mod items;
+pub mod notifications;
 pub mod reoffer;
 pub mod tokens;
 pub mod users;

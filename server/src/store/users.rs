@@ -17,6 +17,8 @@ pub struct UserRow {
     pub roles: Vec<String>,
     pub pref_email: bool,
     pub pref_sms: bool,
+    /// Optional notification types turned off (`store::notifications::OPTIONAL_TYPES`).
+    pub muted_notifications: Vec<String>,
     pub password_hash: String,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub paddle_number: i32,
@@ -46,6 +48,8 @@ pub struct AccountView {
     pub address: Option<String>,
     pub household: Option<String>,
     pub preferences: Preferences,
+    /// Each optional notification type (`outbid`, `reoffer_announcement`): on or off.
+    pub notifications: std::collections::BTreeMap<String, bool>,
     pub roles: Vec<String>,
     pub verified: bool,
     pub paddle_number: i32,
@@ -71,6 +75,10 @@ impl From<&UserRow> for AccountView {
                 email: u.pref_email,
                 sms: u.pref_sms,
             },
+            notifications: crate::store::notifications::OPTIONAL_TYPES
+                .iter()
+                .map(|t| (t.to_string(), !u.muted_notifications.iter().any(|m| m == t)))
+                .collect(),
             roles: u.roles().as_strings(),
             verified: u.verified(),
             paddle_number: u.paddle_number,
@@ -79,7 +87,7 @@ impl From<&UserRow> for AccountView {
     }
 }
 
-const COLUMNS: &str = "id, email, name, phone, address, household, roles, pref_email, pref_sms, \
+const COLUMNS: &str = "id, email, name, phone, address, household, roles, pref_email, pref_sms, muted_notifications, \
                        password_hash, email_verified_at, paddle_number, created_at";
 
 pub struct NewUser<'a> {
@@ -177,6 +185,7 @@ pub struct ProfileUpdate {
     pub address: Option<String>,
     pub household: Option<String>,
     pub preferences: Preferences,
+    pub muted_notifications: Vec<String>,
 }
 
 pub async fn update_profile(
@@ -186,7 +195,7 @@ pub async fn update_profile(
 ) -> sqlx::Result<UserRow> {
     sqlx::query_as(&format!(
         "UPDATE users SET name = $2, phone = $3, address = $4, household = $5,
-                pref_email = $6, pref_sms = $7, updated_at = now()
+                pref_email = $6, pref_sms = $7, muted_notifications = $8, updated_at = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id.0)
@@ -196,6 +205,7 @@ pub async fn update_profile(
     .bind(&p.household)
     .bind(p.preferences.email)
     .bind(p.preferences.sms)
+    .bind(&p.muted_notifications)
     .fetch_one(db)
     .await
 }

@@ -37,6 +37,7 @@ mod item_page;
 mod items;
 mod live;
 mod migrations;
+mod notifications;
 mod outages;
 mod pages;
 mod phases;

@@ -7,6 +7,8 @@ mod browser;
 mod database;
 mod fixtures;
 mod process;
+mod sms_api;
+mod smtp;
 mod ws;
 
 pub use app::*;
@@ -14,4 +16,6 @@ pub use browser::*;
 pub use database::*;
 pub use fixtures::*;
 pub use process::*;
+pub use sms_api::*;
+pub use smtp::*;
 pub use ws::*;
