@@ -84,6 +84,7 @@ mod tests {
             pref_email: true,
             pref_sms: false,
             muted_notifications: Vec::new(),
+            alternate_contact: "none".into(),
             password_hash: String::new(),
             email_verified_at: None,
             paddle_number: 100 + id as i32,

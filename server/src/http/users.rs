@@ -43,7 +43,7 @@ fn some_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ProfilePatch {
     name: Option<String>,
     #[serde(default, deserialize_with = "some_or_null")]
@@ -55,6 +55,8 @@ struct ProfilePatch {
     preferences: Option<Preferences>,
     /// `{"outbid": false}`: optional notification types on or off.
     notifications: Option<std::collections::BTreeMap<String, bool>>,
+    /// `none`, `phoneCall` or `printedMail`.
+    alternate_contact: Option<String>,
 }
 
 /// `PUT /api/users/me`: name, phone, address, household, contact preferences, optional
@@ -71,6 +73,7 @@ async fn update_me(
         household: patch.household.as_ref().map(|h| h.as_deref()),
         preferences: patch.preferences,
         notifications: patch.notifications.map(|n| n.into_iter().collect()),
+        alternate_contact: patch.alternate_contact.as_deref(),
     };
     let row = update_profile(&state, &user, change).await?;
     Ok(Json(AccountView::from(&row)))

@@ -19,7 +19,7 @@ use crate::{
     },
     session::{cookie_session_key, Actor},
     state::AppState,
-    store::users::{AccountView, Preferences},
+    store::users::{AccountView, AlternateContact, Preferences},
 };
 
 pub fn router() -> Router<AppState> {
@@ -279,6 +279,9 @@ fn account_value(view: &AccountView) -> Value {
         address => &view.address, household => &view.household,
         preferences => context! { email => view.preferences.email, sms => view.preferences.sms },
         notifications => &view.notifications,
+        alternate_contact => AlternateContact::parse(view.alternate_contact)
+            .unwrap_or(AlternateContact::None)
+            .stored(),
         roles => &view.roles, verified => view.verified, paddle_number => view.paddle_number,
     }
 }
@@ -330,6 +333,7 @@ struct AccountForm {
     pref_sms: Option<String>,
     notice_outbid: Option<String>,
     notice_reoffer_announcement: Option<String>,
+    alternate_contact: Option<String>,
 }
 
 async fn account_submit(
@@ -357,6 +361,8 @@ async fn account_submit(
                 checked(&form.notice_reoffer_announcement),
             ),
         ]),
+        // Absent (an older form): keep what is stored.
+        alternate_contact: form.alternate_contact.as_deref(),
     };
     match update_profile(&ctx.state, user, change).await {
         Ok(row) => {
@@ -379,6 +385,13 @@ async fn account_submit(
             view.address = form.address;
             view.household = form.household;
             view.preferences = preferences;
+            if let Some(choice) = form
+                .alternate_contact
+                .as_deref()
+                .and_then(AlternateContact::parse)
+            {
+                view.alternate_contact = choice.api_name();
+            }
             view.notifications
                 .insert("outbid".into(), checked(&form.notice_outbid));
             view.notifications.insert(

@@ -13,7 +13,7 @@ use minijinja::{context, Value};
 use crate::{
     domain::Role,
     pages::{error::PageError, PageCtx},
-    services::notifications::{queue, retry_now},
+    services::notifications::{alternate_contacts, queue, retry_now},
     state::AppState,
     store::notifications::QueueRow,
 };
@@ -22,6 +22,37 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/manage/notifications", get(queue_page))
         .route("/manage/notifications/{id}/retry", post(retry))
+        .route("/manage/contacts", get(contacts_page))
+}
+
+/// "People to phone or write to": everyone for whom email is hard, where to reach them,
+/// and what the system told them by email lately (spec 3.2, accessibility).
+async fn contacts_page(ctx: PageCtx) -> Result<Response, PageError> {
+    let actor = match ctx.require_role(&[Role::Manager, Role::Admin]) {
+        Ok(actor) => actor,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let people: Vec<Value> = alternate_contacts(&ctx.state, actor)
+        .await?
+        .iter()
+        .map(|view| {
+            let p = &view.person;
+            let phone_call = p.alternate_contact == "phone_call";
+            context! {
+                name => &p.name, paddle_number => p.paddle_number,
+                how => if phone_call { "Phone call" } else { "Printed letter" },
+                reach => if phone_call { &p.phone } else { &p.address },
+                recent => view.recent.iter().map(|(kind, at)| context! {
+                    kind => kind_label(kind), at => at.to_rfc3339(),
+                }).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    ctx.render(
+        "manage/contacts.html",
+        "People to phone or write to",
+        context! { people => people },
+    )
 }
 
 /// A notification type in words.

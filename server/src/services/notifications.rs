@@ -261,6 +261,37 @@ pub async fn mark_read(state: &AppState, actor: &Actor, ids: Option<&[i64]>) -> 
     Ok(store::unread(&state.db, actor.id().0).await?)
 }
 
+/// Someone who asked to be phoned or written to, with what the system told them by email
+/// lately: what staff should tell them another way.
+pub struct AlternateContactView {
+    pub person: crate::store::users::AlternateContactRow,
+    /// (type, created) of their notifications of the last 30 days, newest first.
+    pub recent: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Everyone who asked to be phoned or sent letters (managers and admins).
+pub async fn alternate_contacts(
+    state: &AppState,
+    actor: &Actor,
+) -> AppResult<Vec<AlternateContactView>> {
+    actor.require(&[Role::Manager, Role::Admin])?;
+    let people = crate::store::users::with_alternate_contact(&state.db).await?;
+    let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
+    let since = state.now() - chrono::Duration::days(30);
+    let recent = store::recent_for_users(&state.db, &ids, since).await?;
+    Ok(people
+        .into_iter()
+        .map(|person| AlternateContactView {
+            recent: recent
+                .iter()
+                .filter(|(user, ..)| *user == person.id)
+                .map(|(_, kind, at, _)| (kind.clone(), *at))
+                .collect(),
+            person,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

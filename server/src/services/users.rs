@@ -11,7 +11,7 @@ use crate::{
     store::{
         audit,
         notifications::OPTIONAL_TYPES,
-        users::{self, Preferences, ProfileUpdate, UserRow},
+        users::{self, AlternateContact, Preferences, ProfileUpdate, UserRow},
     },
 };
 
@@ -27,6 +27,8 @@ pub struct ProfileChange<'a> {
     /// Optional notification types switched on (true) or off; the ones not named keep
     /// their setting.
     pub notifications: Option<Vec<(String, bool)>>,
+    /// How to reach them if email is hard: `none`, `phoneCall` or `printedMail`.
+    pub alternate_contact: Option<&'a str>,
 }
 
 /// Applies a patch to the stored profile, validating every field that is given.
@@ -38,7 +40,15 @@ fn apply_patch(current: &UserRow, change: ProfileChange<'_>) -> AppResult<Profil
         household,
         preferences,
         notifications,
+        alternate_contact,
     } = change;
+    let alternate_contact = match alternate_contact {
+        Some(value) => AlternateContact::parse(value).ok_or_else(|| {
+            AppError::validation("alternateContact must be one of none, phoneCall, printedMail.")
+                .on_field("alternateContact")
+        })?,
+        None => AlternateContact::from_stored(&current.alternate_contact),
+    };
     let mut muted = current.muted_notifications.clone();
     for (kind, on) in notifications.unwrap_or_default() {
         if !OPTIONAL_TYPES.contains(&kind.as_str()) {
@@ -76,6 +86,7 @@ fn apply_patch(current: &UserRow, change: ProfileChange<'_>) -> AppResult<Profil
             sms: current.pref_sms,
         }),
         muted_notifications: muted,
+        alternate_contact,
     })
 }
 
@@ -89,6 +100,22 @@ pub async fn update_profile(
     let update = apply_patch(&actor.row, change)?;
     if update.preferences.sms && update.phone.is_none() {
         return Err(AppError::validation("Text messages need a phone number.").on_field("phone"));
+    }
+    // Staff can only call a number, or post to an address, they have.
+    match update.alternate_contact {
+        AlternateContact::PhoneCall if update.phone.is_none() => {
+            return Err(
+                AppError::validation("To be phoned, please give your phone number.")
+                    .on_field("phone"),
+            );
+        }
+        AlternateContact::PrintedMail if update.address.is_none() => {
+            return Err(AppError::validation(
+                "To get printed letters, please give your mailing address.",
+            )
+            .on_field("address"));
+        }
+        _ => {}
     }
     Ok(users::update_profile(&state.db, actor.id(), &update).await?)
 }

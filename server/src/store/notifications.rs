@@ -499,3 +499,21 @@ pub async fn mark_read(db: &PgPool, user: i64, ids: Option<&[i64]>) -> sqlx::Res
     .await?
     .rows_affected())
 }
+
+/// What the system told these users lately (`since` on, skipped ones left out), newest
+/// first: (user, type, created, status).
+pub async fn recent_for_users(
+    db: &PgPool,
+    users: &[i64],
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<(i64, String, DateTime<Utc>, String)>> {
+    sqlx::query_as(
+        "SELECT user_id, type, created_at, status FROM notifications
+          WHERE user_id = ANY($1) AND created_at >= $2 AND status <> 'skipped'
+          ORDER BY created_at DESC, id DESC",
+    )
+    .bind(users)
+    .bind(since)
+    .fetch_all(db)
+    .await
+}

@@ -19,6 +19,8 @@ pub struct UserRow {
     pub pref_sms: bool,
     /// Optional notification types turned off (`store::notifications::OPTIONAL_TYPES`).
     pub muted_notifications: Vec<String>,
+    /// `none`, `phone_call` or `printed_mail`: how to reach someone for whom email is hard.
+    pub alternate_contact: String,
     pub password_hash: String,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub paddle_number: i32,
@@ -50,6 +52,8 @@ pub struct AccountView {
     pub preferences: Preferences,
     /// Each optional notification type (`outbid`, `reoffer_announcement`): on or off.
     pub notifications: std::collections::BTreeMap<String, bool>,
+    /// `none`, `phoneCall` or `printedMail`.
+    pub alternate_contact: &'static str,
     pub roles: Vec<String>,
     pub verified: bool,
     pub paddle_number: i32,
@@ -79,6 +83,7 @@ impl From<&UserRow> for AccountView {
                 .iter()
                 .map(|t| (t.to_string(), !u.muted_notifications.iter().any(|m| m == t)))
                 .collect(),
+            alternate_contact: AlternateContact::from_stored(&u.alternate_contact).api_name(),
             roles: u.roles().as_strings(),
             verified: u.verified(),
             paddle_number: u.paddle_number,
@@ -88,7 +93,7 @@ impl From<&UserRow> for AccountView {
 }
 
 const COLUMNS: &str = "id, email, name, phone, address, household, roles, pref_email, pref_sms, muted_notifications, \
-                       password_hash, email_verified_at, paddle_number, created_at";
+                       alternate_contact, password_hash, email_verified_at, paddle_number, created_at";
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -186,6 +191,56 @@ pub struct ProfileUpdate {
     pub household: Option<String>,
     pub preferences: Preferences,
     pub muted_notifications: Vec<String>,
+    pub alternate_contact: AlternateContact,
+}
+
+/// How to reach someone for whom email is hard, besides what they read on the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlternateContact {
+    /// Email (and text messages, if chosen) are enough.
+    None,
+    PhoneCall,
+    PrintedMail,
+}
+
+impl AlternateContact {
+    pub const ALL: [AlternateContact; 3] = [
+        AlternateContact::None,
+        AlternateContact::PhoneCall,
+        AlternateContact::PrintedMail,
+    ];
+
+    /// The column's value.
+    pub fn stored(self) -> &'static str {
+        match self {
+            AlternateContact::None => "none",
+            AlternateContact::PhoneCall => "phone_call",
+            AlternateContact::PrintedMail => "printed_mail",
+        }
+    }
+
+    /// The API's (camelCase) name.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            AlternateContact::None => "none",
+            AlternateContact::PhoneCall => "phoneCall",
+            AlternateContact::PrintedMail => "printedMail",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> AlternateContact {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.stored() == value)
+            .unwrap_or(AlternateContact::None)
+    }
+
+    /// From the API's name or the column's (the account form posts the column's).
+    pub fn parse(value: &str) -> Option<AlternateContact> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.api_name() == value || c.stored() == value)
+    }
 }
 
 pub async fn update_profile(
@@ -195,7 +250,8 @@ pub async fn update_profile(
 ) -> sqlx::Result<UserRow> {
     sqlx::query_as(&format!(
         "UPDATE users SET name = $2, phone = $3, address = $4, household = $5,
-                pref_email = $6, pref_sms = $7, muted_notifications = $8, updated_at = now()
+                pref_email = $6, pref_sms = $7, muted_notifications = $8, alternate_contact = $9,
+                updated_at = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id.0)
@@ -206,6 +262,7 @@ pub async fn update_profile(
     .bind(p.preferences.email)
     .bind(p.preferences.sms)
     .bind(&p.muted_notifications)
+    .bind(p.alternate_contact.stored())
     .fetch_one(db)
     .await
 }
@@ -239,4 +296,25 @@ pub async fn mark_verified(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// Someone who asked to be phoned or written to, and where.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlternateContactRow {
+    pub id: i64,
+    pub name: String,
+    pub paddle_number: i32,
+    pub alternate_contact: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+}
+
+/// Everyone who asked to be phoned or sent printed letters, by name.
+pub async fn with_alternate_contact(db: &PgPool) -> sqlx::Result<Vec<AlternateContactRow>> {
+    sqlx::query_as(
+        "SELECT id, name, paddle_number, alternate_contact, phone, address FROM users
+          WHERE alternate_contact <> 'none' ORDER BY lower(name), id",
+    )
+    .fetch_all(db)
+    .await
 }

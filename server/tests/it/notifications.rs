@@ -1132,3 +1132,85 @@ async fn a_row_whose_worker_died_on_every_attempt_ends_failed(db: PgPool) {
     );
     assert!(sink.received().is_empty());
 }
+
+/// Someone for whom email is hard asks to be phoned (API) or written to (account page);
+/// each needs what staff need to do it; managers see them, with what the system emailed
+/// them lately, on one list; bidders may not.
+#[sqlx::test(migrator = "auuction::store::MIGRATOR")]
+async fn people_who_ask_to_be_phoned_or_written_to_are_listed_for_staff(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let ruth = app.login_as("ruth@example.org", &[Role::Bidder]).await;
+    // A phone call needs a number; an unknown way is refused by name.
+    let r = ruth
+        .put("/api/users/me", json!({ "alternateContact": "phoneCall" }))
+        .await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "validation_failed");
+    assert_eq!(body["field"], "phone");
+    let r = ruth
+        .put(
+            "/api/users/me",
+            json!({ "alternateContact": "carrierPigeon" }),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = ruth
+        .put(
+            "/api/users/me",
+            json!({ "phone": "555 010 2000", "alternateContact": "phoneCall" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["alternateContact"], "phoneCall");
+
+    // Walt chooses a printed letter on the account page, with his address.
+    let walt = app.login_as("walt@example.org", &[Role::Bidder]).await;
+    let (status, _, _) = walt
+        .submit_form(
+            "/account",
+            &[
+                ("name", "Walt Whitby"),
+                ("address", "12 Church Lane\nSpringfield"),
+                ("pref_email", "on"),
+                ("alternate_contact", "printed_mail"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, html) = walt.html("/account").await;
+    assert!(html.contains(r#"value="printed_mail" checked"#), "{html}");
+    // Someone content with email is not on the list.
+    app.login_as("emma@example.org", &[Role::Bidder]).await;
+
+    // Ruth won something: the list says so, so the caller can tell her.
+    let ruth_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ruth@example.org'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO notifications (user_id, channel, type, template_key, status)
+         VALUES ($1, 'email', 'win', 'win', 'sent')",
+    )
+    .bind(ruth_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (status, _) = ruth.html("/manage/contacts").await;
+    assert_eq!(status, 403, "bidders may not see who asked to be phoned");
+    let manager = app.login_as("manager@example.org", &[Role::Manager]).await;
+    let (status, html) = manager.html("/manage/contacts").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("555 010 2000") && html.contains("Phone call"),
+        "{html}"
+    );
+    assert!(
+        html.contains("12 Church Lane") && html.contains("Printed letter"),
+        "{html}"
+    );
+    assert!(html.contains("You won"), "what Ruth was emailed: {html}");
+    assert!(!html.contains("emma@example.org") && !html.contains(">Emma"));
+}
