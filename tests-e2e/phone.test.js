@@ -349,7 +349,7 @@ test('no page kind scrolls sideways on a phone, in normal and large text', async
     ['account', '/account'], ['wishlist', '/wishlist'], ['reoffer', '/reoffer'],
     ['donor-items', '/donor/items'], ['donor-new', '/donor/items/new'], ['donor-edit', `/donor/items/it_${donorItemId}/edit`],
     ['manage-review', '/manage/review'], ['manage-auctions', '/manage/auctions'], ['manage-auction-new', '/manage/auctions/new'],
-    ['manage-live', '/manage/live'], ['admin-users', '/admin/users'], ['admin-audit', '/admin/audit'], ['not-found', '/items/it_999999'],
+    ['manage-live', '/manage/live'], ['manage-notifications', '/manage/notifications'], ['manage-contacts', '/manage/contacts'], ['admin-users', '/admin/users'], ['admin-audit', '/admin/audit'], ['not-found', '/items/it_999999'],
   ];
   for (const viewport of PHONES) {
     for (const mode of ['normal', 'large']) {
