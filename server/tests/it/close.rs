@@ -467,7 +467,7 @@ async fn a_restart_neither_reopens_a_closed_item_nor_closes_an_open_one_early(db
 async fn sigkill_during_the_close_of_many_items_then_restart_records_each_close_once(db: PgPool) {
     use crate::{
         durability::replay,
-        helpers::{auuction, free_port, healthy_within, ServerProcess},
+        helpers::{free_port, healthy_within, serve, ServerProcess},
     };
 
     let setup = TestApp::spawn(db.clone()).await;
@@ -515,17 +515,7 @@ async fn sigkill_during_the_close_of_many_items_then_restart_records_each_close_
     let base = format!("http://127.0.0.1:{port}");
     let dir = std::env::temp_dir().join(format!("auuction-close-{}", uuid::Uuid::new_v4()));
     let start_server = || async {
-        let server = ServerProcess::start(
-            auuction()
-                .arg("serve")
-                .env("DATABASE_URL", &url)
-                .env("BIND", format!("127.0.0.1:{port}"))
-                .env("SECRET_KEY", "k".repeat(40))
-                .env("MAIL_DIR", dir.join("mail"))
-                .env("MEDIA_DIR", dir.join("media"))
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null()),
-        );
+        let server = ServerProcess::start(&mut serve(&url, port, &dir));
         assert!(
             healthy_within(&base, StdDuration::from_secs(10)).await,
             "server did not start"

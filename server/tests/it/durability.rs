@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::helpers::{
-    auction_in_bidding, auuction, bearer_token, free_port, healthy_within, published_item,
+    auction_in_bidding, bearer_token, free_port, healthy_within, published_item, serve,
     stored_bids, ServerProcess, TestApp, Ws,
 };
 use auuction::domain::{
@@ -223,19 +223,7 @@ async fn sigkill_mid_storm_loses_no_acknowledged_bid_and_the_books_rebuild(db: P
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let start_server = || async {
-        let server = ServerProcess::start(
-            auuction()
-                .arg("serve")
-                .env("DATABASE_URL", &url)
-                .env("BIND", format!("127.0.0.1:{port}"))
-                .env("SECRET_KEY", "k".repeat(40))
-                .env("MAIL_DIR", setup.dir.join("mail2"))
-                .env("MEDIA_DIR", setup.dir.join("media2"))
-                .env("RATE_LIMIT_WRITE_PER_ACCOUNT", "100000")
-                .env("RATE_LIMIT_AUTH_PER_IP", "100000")
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null()),
-        );
+        let server = ServerProcess::start(&mut serve(&url, port, &setup.dir.join("second")));
         assert!(
             healthy_within(&base, std::time::Duration::from_secs(10)).await,
             "server did not start"

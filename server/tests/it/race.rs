@@ -15,8 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::Barrier;
 
 use crate::helpers::{
-    auction_in_reoffer, auuction, bearer_token, free_port, healthy_within, ServerProcess, TestApp,
-    Ws,
+    auction_in_reoffer, bearer_token, free_port, healthy_within, serve, ServerProcess, TestApp, Ws,
 };
 
 /// A published item of `kind` with `units` and, when given, the donor's reoffer price.
@@ -396,19 +395,7 @@ async fn sigkill_mid_race_then_restart_sells_each_unit_once(db: PgPool) {
     let base = format!("http://127.0.0.1:{port}");
     let dir = std::env::temp_dir().join(format!("auuction-race-{}", uuid::Uuid::new_v4()));
     let start_server = || async {
-        let server = ServerProcess::start(
-            auuction()
-                .arg("serve")
-                .env("DATABASE_URL", &url)
-                .env("BIND", format!("127.0.0.1:{port}"))
-                .env("SECRET_KEY", "k".repeat(40))
-                .env("MAIL_DIR", dir.join("mail"))
-                .env("MEDIA_DIR", dir.join("media"))
-                .env("RATE_LIMIT_WRITE_PER_ACCOUNT", "100000")
-                .env("RATE_LIMIT_AUTH_PER_IP", "100000")
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null()),
-        );
+        let server = ServerProcess::start(&mut serve(&url, port, &dir));
         assert!(
             healthy_within(&base, StdDuration::from_secs(10)).await,
             "server did not start"

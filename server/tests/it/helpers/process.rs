@@ -11,6 +11,25 @@ pub fn auuction() -> Command {
     Command::new(env!("CARGO_BIN_EXE_auuction"))
 }
 
+/// `auuction serve` on `port` against `database_url`, its mail and media under `dir`, with
+/// the write and login limits lifted (a test's many clients share one address) and its
+/// output silenced: the server a crash test kills and starts again.
+pub fn serve(database_url: &str, port: u16, dir: &std::path::Path) -> Command {
+    let mut command = auuction();
+    command
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("SECRET_KEY", "k".repeat(40))
+        .env("MAIL_DIR", dir.join("mail"))
+        .env("MEDIA_DIR", dir.join("media"))
+        .env("RATE_LIMIT_WRITE_PER_ACCOUNT", "100000")
+        .env("RATE_LIMIT_AUTH_PER_IP", "100000")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    command
+}
+
 /// A free local port: bound, then let go for the process to take.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
