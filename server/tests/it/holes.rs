@@ -14,22 +14,6 @@ use sqlx::PgPool;
 
 use crate::helpers::{auction_in_bidding, published_item, stored_bids, TestApp, Ws};
 
-/// A Prometheus counter or gauge of the app, by name.
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            let (key, value) = l.split_once(' ')?;
-            (key == name).then(|| value.parse().ok())?
-        })
-        .unwrap_or(0.0)
-}
-
 /// Storage refuses one entry of a batch (a key stored by a write whose outcome the server
 /// never learnt, the one way a stored key can collide): that bid alone is refused; every
 /// other bid of its batch, from other bidders, is recorded; its bidder's retry finds the
@@ -91,7 +75,7 @@ async fn a_batch_with_a_poisoned_entry_still_commits_the_rest(db: PgPool) {
         .send(bid("b4", first, "13", Some("k-fine")))
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let failed_before = metric(&app, "auuction_journal_failed_commits_total").await;
+    let failed_before = app.metric("auuction_journal_failed_commits_total").await;
     blocker.commit().await.unwrap();
 
     let status = |r: &Value| (r["status"].as_u64().unwrap(), r["body"]["error"].clone());
@@ -110,7 +94,7 @@ async fn a_batch_with_a_poisoned_entry_still_commits_the_rest(db: PgPool) {
     );
     assert!(stored_bids(&app.db, second).await.is_empty());
     assert!(
-        metric(&app, "auuction_journal_failed_commits_total").await > failed_before,
+        app.metric("auuction_journal_failed_commits_total").await > failed_before,
         "the batch holding the poisoned entry was refused as a whole first"
     );
 
@@ -154,7 +138,7 @@ async fn a_socket_flooding_subscribes_costs_bounded_work(db: PgPool) {
     let bidders = app.bidders(1).await;
     let mut bidder = Ws::connect(&app.base, Some(&bidders[0].1)).await;
     bidder.subscribe(&format!("item:it_{item}")).await;
-    let built_before = metric(&app, "auuction_ws_snapshots_built_total").await;
+    let built_before = app.metric("auuction_ws_snapshots_built_total").await;
 
     let mut flood = app.ws().await;
     let mut topics = vec![format!("item:it_{item}"), format!("auction:a_{auction}")];
@@ -176,14 +160,14 @@ async fn a_socket_flooding_subscribes_costs_bounded_work(db: PgPool) {
         }
     }
     assert!(slowed, "the flood is told to slow down");
-    let built = metric(&app, "auuction_ws_snapshots_built_total").await - built_before;
+    let built = app.metric("auuction_ws_snapshots_built_total").await - built_before;
     assert!(built <= 8.0, "snapshots come from the cache: {built} built");
-    let subscriptions = metric(&app, "auuction_ws_subscriptions").await;
+    let subscriptions = app.metric("auuction_ws_subscriptions").await;
     assert!(
         subscriptions <= 3.0,
         "made-up items are not followed: {subscriptions}"
     );
-    assert!(metric(&app, "auuction_ws_frames_refused_total").await > 0.0);
+    assert!(app.metric("auuction_ws_frames_refused_total").await > 0.0);
 }
 
 /// One address holds at most `WS_MAX_SOCKETS_PER_ADDRESS` sockets; closing one frees a place.
@@ -206,11 +190,11 @@ async fn one_address_holds_a_bounded_number_of_sockets(db: PgPool) {
         }
         other => panic!("a fourth socket must be refused: {other:?}"),
     }
-    assert_eq!(metric(&app, "auuction_ws_sockets_refused_total").await, 1.0);
+    assert_eq!(app.metric("auuction_ws_sockets_refused_total").await, 1.0);
     drop(open.pop());
     // The server notices the close, then takes a new socket.
     for _ in 0..100 {
-        if metric(&app, "auuction_ws_connections").await < 3.0 {
+        if app.metric("auuction_ws_connections").await < 3.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -33,22 +33,6 @@ fn answer(channel: &'static str, status: u16, body: &Value) -> Answer {
     }
 }
 
-/// A metric of the app, by name.
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            let (key, value) = l.split_once(' ')?;
-            (key == name).then(|| value.parse().ok())?
-        })
-        .unwrap_or(0.0)
-}
-
 #[sqlx::test(migrator = "auuction::store::MIGRATOR")]
 async fn a_database_outage_mid_storm_is_answered_503_never_500_and_loses_no_ack(db: PgPool) {
     let app = TestApp::spawn(db).await;
@@ -213,7 +197,7 @@ async fn a_database_outage_mid_storm_is_answered_503_never_500_and_loses_no_ack(
         app.anonymous().get("/readyz").await.status(),
         StatusCode::OK
     );
-    assert!(metric(&app, "auuction_outage_answers_total").await > 0.0);
+    assert!(app.metric("auuction_outage_answers_total").await > 0.0);
 }
 
 /// A session this process verified recently keeps its live socket through an outage

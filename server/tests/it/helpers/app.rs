@@ -134,6 +134,22 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// A Prometheus counter or gauge of the app, by name (0 when it is not there yet).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| {
+                let (key, value) = l.split_once(' ')?;
+                (key == name).then(|| value.parse().ok())?
+            })
+            .unwrap_or(0.0)
+    }
+
     /// A fresh browser: its own cookie jar, redirects not followed.
     pub fn browser(&self) -> Browser {
         Browser::new(
