@@ -443,11 +443,17 @@ async fn each_winner_of_a_several_unit_item_sees_their_own_amount(db: PgPool) {
     let other = page(&app.log_in("bidder1@example.org").await, &path).await;
     let loser = page(&app.log_in("bidder2@example.org").await, &path).await;
     assert!(
-        first.contains(&format!("You won this item for ${}.", cents(winners[0].1))),
+        first.contains(&format!(
+            "You won this item for ${}.",
+            auuction::domain::Cents(winners[0].1)
+        )),
         "{first}"
     );
     assert!(
-        other.contains(&format!("You won this item for ${}.", cents(winners[1].1))),
+        other.contains(&format!(
+            "You won this item for ${}.",
+            auuction::domain::Cents(winners[1].1)
+        )),
         "{other}"
     );
     assert!(!loser.contains("You won"));
@@ -457,9 +463,4 @@ async fn each_winner_of_a_several_unit_item_sees_their_own_amount(db: PgPool) {
         )),
         "{loser}"
     );
-}
-
-/// `12000` → `120.00`.
-fn cents(c: i64) -> String {
-    format!("{}.{:02}", c / 100, c % 100)
 }
